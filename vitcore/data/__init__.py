@@ -1,0 +1,1 @@
+"""Datasets: folder layout, content-keyed cache, hygiene report, COCO builder, synthetic default."""
