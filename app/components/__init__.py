@@ -1,0 +1,1 @@
+"""Small reusable widgets and plotly figure builders shared by several pages."""

@@ -1,0 +1,1 @@
+"""One module per dashboard page; each is registered with st.Page in app/Home.py."""

@@ -1,0 +1,7 @@
+"""`python -m vitcore ...` runs the command line."""
+
+import sys
+
+from vitcore.cli import main
+
+sys.exit(main())

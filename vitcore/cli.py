@@ -1,0 +1,400 @@
+"""Command line: `python -m vitcore data|train|eval|predict ...`.
+
+Every command answers bad arguments and missing paths with one clear line on
+stderr and a non-zero exit code (2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from vitcore.errors import VitcoreError
+
+EXIT_USAGE = 2  # bad arguments, missing paths, bad input
+
+
+class CliError(VitcoreError):
+    """A problem with the command line itself (missing path, bad value)."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but an argument error is one line, not the usage block."""
+
+    def error(self, message: str) -> None:  # noqa: D401 - argparse API
+        raise CliError(f"{self.prog}: {message}")
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get("VIT_CLASSROOM_RUNS", Path(__file__).resolve().parents[1] / "runs"))
+
+
+def _existing_path(value: str) -> Path:
+    path = Path(value)
+    if not path.exists():
+        raise CliError(f"path does not exist: {value}")
+    return path
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise CliError(f"expected a whole number, got {value!r}") from None
+    if number <= 0:
+        raise CliError(f"expected a number above 0, got {value}")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise CliError(f"expected a number, got {value!r}") from None
+    if not number > 0:
+        raise CliError(f"expected a number above 0, got {value}")
+    return number
+
+
+def _tqdm_progress(description: str):
+    """A progress(done, total, message) callback drawing a tqdm bar on stderr."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, desc=description, unit="img", leave=True, file=sys.stderr)
+
+    def progress(done: int, total: int, message: str = "") -> None:
+        if bar.total != total:
+            bar.total = total
+        bar.n = done
+        if message:
+            bar.set_postfix_str(message[:40], refresh=False)
+        bar.refresh()
+
+    progress.close = bar.close  # type: ignore[attr-defined]
+    return progress
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def cmd_data_report(args: argparse.Namespace) -> int:
+    from vitcore.data.report import build_report
+
+    report = build_report(args.root)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print("\n".join(report.summary_lines()))
+    return 0
+
+
+def cmd_data_build_coco(args: argparse.Namespace) -> int:
+    from vitcore.data.coco_builder import CocoBuildConfig, build_from_coco
+
+    if not args.download and args.images is None:
+        raise CliError("give --images FOLDER with the COCO images, or --download to fetch them")
+    config = CocoBuildConfig(
+        annotations=args.annotations,
+        output_root=args.out,
+        image_dir=args.images,
+        download=args.download,
+        image_base_url=args.image_base_url,
+        classes=tuple(args.classes),
+        train_per_class=args.train_per_class,
+        val_per_class=args.val_per_class,
+        image_size=args.size,
+        policy=args.policy,
+        allow_fewer=args.allow_fewer,
+    )
+    progress = _tqdm_progress("building")
+    try:
+        manifest = build_from_coco(config, progress=progress)
+    finally:
+        progress.close()
+    counts = manifest.get("counts", {})
+    print(f"wrote {args.out} ({args.policy} policy): {json.dumps(counts)}")
+    return 0
+
+
+def cmd_data_synth(args: argparse.Namespace) -> int:
+    from vitcore.data.synthetic import generate_synthetic, write_synthetic_folder
+
+    progress = _tqdm_progress("rendering")
+    try:
+        data = generate_synthetic(
+            train_per_class=args.train_per_class,
+            val_per_class=args.val_per_class,
+            image_size=args.size,
+            seed=args.seed,
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    write_synthetic_folder(data, args.out)
+    print(f"wrote {len(data.train)} train and {len(data.val)} val images to {args.out}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- train
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from vitcore.data.sources import load_dataset
+    from vitcore.presets import get_preset
+    from vitcore.train.config import TrainConfig
+    from vitcore.train.engine import fit
+    from vitcore.models.factory import build_model, count_parameters
+    from vitcore.models.config import config_to_dict
+    from vitcore.runs.store import RunStore
+
+    data_source = None if args.data in (None, "synthetic") else str(_existing_path(args.data))
+    data = load_dataset(
+        data_source,
+        drop_multilabel=args.drop_dirty,
+        drop_leaked=args.drop_dirty,
+        progress=None,
+    )
+    preset = get_preset(args.model, args.preset, num_classes=len(data.class_names), image_size=data.image_size)
+    model_config = preset.model_config
+    if args.attention is not None:
+        if args.model != "vit":
+            raise CliError("--attention only applies to --model vit")
+        model_config = replace(model_config, attention=args.attention)
+    train_overrides = {
+        key: value
+        for key, value in {
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "seed": args.seed,
+            "device": args.device,
+            "max_train_batches_per_epoch": args.max_batches,
+        }.items()
+        if value is not None
+    }
+    train_config: TrainConfig = replace(preset.train_config, **train_overrides)
+    model = build_model(model_config)
+    store = RunStore(args.runs_dir)
+    run = store.create_run(
+        kind=f"{args.model}-{args.preset}",
+        model_config=config_to_dict(model_config),
+        train_config=train_config.to_dict(),
+        class_names=data.class_names,
+        dataset_id=data.dataset_id,
+        dataset_source=data.source,
+        owner="cli",
+    )
+    print(
+        f"run {run.id}: {args.model}/{args.preset}, {count_parameters(model):,} parameters, "
+        f"{len(data.train)} train / {len(data.val)} val images from {data.source}",
+        file=sys.stderr,
+    )
+    result = _fit_with_progress_bar(fit, model, data, train_config, run)
+    print(json.dumps({"run": run.id, "status": result.status, "val_acc": result.final_val_acc, "message": result.message}))
+    return 0 if result.status == "finished" else 1
+
+
+def _fit_with_progress_bar(fit, model, data, train_config, run, resume: bool = False):
+    from tqdm import tqdm
+
+    bar = tqdm(total=None, unit="batch", file=sys.stderr, desc="training")
+
+    def on_event(event: dict) -> None:
+        if event["type"] == "iteration":
+            total = event["steps_per_epoch"] * train_config.epochs
+            if bar.total != total:
+                bar.total = total
+            bar.n = (event["epoch"] - 1) * event["steps_per_epoch"] + event["step"]
+            bar.set_postfix(loss=f"{event['loss']:.3f}", acc=f"{event['running_acc']:.2f}", refresh=False)
+            bar.refresh()
+        elif event["type"] == "epoch":
+            bar.write(
+                f"epoch {event['epoch']}: train acc {event['train_acc']:.3f}  val acc {event['val_acc']:.3f}  "
+                f"val loss {event['val_loss']:.3f}  ({event['seconds']:.1f} s)"
+            )
+        elif event["type"] == "status" and event.get("message"):
+            bar.write(f"[{event['status']}] {event['message']}")
+
+    try:
+        return fit(model, data, train_config, on_event=on_event, run=run, resume=resume)
+    finally:
+        bar.close()
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from vitcore.data.sources import load_dataset
+    from vitcore.models.config import model_config_from_dict
+    from vitcore.models.factory import build_model
+    from vitcore.runs.store import RunStore
+    from vitcore.train.config import TrainConfig
+    from vitcore.train.engine import fit
+
+    store = RunStore(args.runs_dir)
+    run = store.get(args.run)
+    config = run.config()
+    data = load_dataset(_source_for_run(config))
+    model = build_model(model_config_from_dict(config["model_config"]))
+    train_config = TrainConfig.from_dict(config["train_config"])
+    result = _fit_with_progress_bar(fit, model, data, train_config, run, resume=True)
+    print(json.dumps({"run": run.id, "status": result.status, "val_acc": result.final_val_acc}))
+    return 0 if result.status == "finished" else 1
+
+
+def _source_for_run(config: dict) -> str | None:
+    """The dataset a run was trained on: a folder path, or None for the embedded set."""
+    source = config.get("dataset_source", "")
+    return source if source and Path(source).is_dir() else None
+
+
+# ----------------------------------------------------------------------------- eval / predict
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from vitcore.data.sources import load_dataset
+    from vitcore.device import resolve_device
+    from vitcore.evaluate import evaluate
+    from vitcore.runs.checkpoint import load_model_from_run
+    from vitcore.runs.store import RunStore
+
+    device = resolve_device(args.device)
+    run = RunStore(args.runs_dir).get(args.run)
+    model, _, class_names = load_model_from_run(run, device)
+    source = args.data if args.data else _source_for_run(run.config())
+    data = load_dataset(source)
+    if data.class_names != class_names:
+        raise CliError(f"the data's classes {data.class_names} differ from the run's {class_names}")
+    result = evaluate(model, data.val, class_names, device)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    print(f"run {run.id}: val accuracy {result.accuracy:.4f} on {len(data.val)} images")
+    width = max(len(name) for name in class_names)
+    print("confusion matrix (rows = true class, columns = predicted):")
+    print(" " * (width + 2) + " ".join(f"{name[:6]:>6}" for name in class_names))
+    for name, row in zip(class_names, result.confusion):
+        print(f"{name:>{width}}  " + " ".join(f"{int(count):>6d}" for count in row))
+    print(f"{len(result.misclassified)} misclassified val images")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from vitcore.data.images import decode_image
+    from vitcore.device import resolve_device
+    from vitcore.explain.predict import overlay_for_prediction, predict_image
+    from vitcore.runs.checkpoint import load_model_from_run
+    from vitcore.runs.store import RunStore
+
+    image_path = _existing_path(args.image)
+    device = resolve_device(args.device)
+    run = RunStore(args.runs_dir).get(args.run)
+    model, model_config, class_names = load_model_from_run(run, device)
+    original = decode_image(image_path)
+    prediction = predict_image(
+        model, original, class_names, image_size=model_config.image_size, device=device, top_k=args.top_k
+    )
+    for rank, (name, probability) in enumerate(prediction.top_k, start=1):
+        print(f"{rank}. {name:<10} {probability:6.1%}")
+    if prediction.attention is not None:
+        overlay_path = Path(args.overlay) if args.overlay else image_path.with_name(image_path.stem + "_attention.png")
+        overlay_for_prediction(prediction, original, opacity=args.opacity).save(overlay_path)
+        print(f"attention overlay: {overlay_path}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="vitcore", description="ViT Classroom engine: data, training, evaluation.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    data = commands.add_parser("data", help="inspect or build datasets")
+    data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=OneLineParser)
+
+    report = data_commands.add_parser("report", help="class counts, greyscale, multi-label and leaked files")
+    report.add_argument("root", type=_existing_path, help="folder with train/ and val/ class folders")
+    report.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    report.set_defaults(handler=cmd_data_report)
+
+    build = data_commands.add_parser("build-coco", help="build the homework layout from COCO annotations")
+    build.add_argument("annotations", type=_existing_path, help="instances_*.json")
+    build.add_argument("--out", type=Path, required=True, help="output folder")
+    build.add_argument("--images", type=_existing_path, default=None, help="local folder with the COCO images")
+    build.add_argument("--download", action="store_true", help="download each image by its coco_url")
+    build.add_argument("--image-base-url", default=None, help="download from BASE/<file_name> instead of coco_url")
+    build.add_argument("--classes", nargs="+", default=["airplane", "bus", "cat", "dog", "pizza"])
+    build.add_argument("--train-per-class", type=_positive_int, default=1500)
+    build.add_argument("--val-per-class", type=_positive_int, default=500)
+    build.add_argument("--size", type=_positive_int, default=64, help="output image side in pixels")
+    build.add_argument("--policy", choices=["hw4", "single-label", "dominant"], default="hw4")
+    build.add_argument("--allow-fewer", action="store_true", help="accept classes with fewer images than asked")
+    build.set_defaults(handler=cmd_data_build_coco)
+
+    synth = data_commands.add_parser("synth", help="render the embedded synthetic dataset to a folder")
+    synth.add_argument("--out", type=Path, required=True)
+    synth.add_argument("--train-per-class", type=_positive_int, default=1500)
+    synth.add_argument("--val-per-class", type=_positive_int, default=500)
+    synth.add_argument("--size", type=_positive_int, default=64)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.set_defaults(handler=cmd_data_synth)
+
+    train = commands.add_parser("train", help="train a ViT or CNN preset")
+    train.add_argument("--model", choices=["vit", "cnn"], default="vit")
+    train.add_argument("--preset", default="classroom", help="vit: homework|classroom|best, cnn: hw4|best")
+    train.add_argument("--data", default=None, help="dataset folder (default: the embedded synthetic set)")
+    train.add_argument("--attention", choices=["loop", "einsum", "fused"], default=None)
+    train.add_argument("--epochs", type=_positive_int, default=None)
+    train.add_argument("--batch-size", type=_positive_int, default=None)
+    train.add_argument("--lr", type=_positive_float, default=None)
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--device", default=None, help="auto (default), cpu, cuda, mps")
+    train.add_argument("--max-batches", type=_positive_int, default=None, help="cap batches per epoch (quick demos)")
+    train.add_argument("--drop-dirty", action="store_true", help="drop multi-label and train/val leaked files")
+    train.add_argument("--runs-dir", type=Path, default=default_runs_dir())
+    train.set_defaults(handler=cmd_train)
+
+    resume = commands.add_parser("resume", help="continue a stopped or interrupted run")
+    resume.add_argument("run", help="run id")
+    resume.add_argument("--runs-dir", type=Path, default=default_runs_dir())
+    resume.set_defaults(handler=cmd_resume)
+
+    evaluate = commands.add_parser("eval", help="evaluate a run on its val split")
+    evaluate.add_argument("run", help="run id")
+    evaluate.add_argument("--data", default=None, help="dataset folder (default: the run's own)")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--runs-dir", type=Path, default=default_runs_dir())
+    evaluate.set_defaults(handler=cmd_eval)
+
+    predict = commands.add_parser("predict", help="classify one image and save an attention overlay")
+    predict.add_argument("run", help="run id")
+    predict.add_argument("image", help="image file (JPEG, PNG, WebP, any size or mode)")
+    predict.add_argument("--top-k", type=_positive_int, default=3)
+    predict.add_argument("--overlay", default=None, help="where to write the overlay PNG")
+    predict.add_argument("--opacity", type=float, default=0.5)
+    predict.add_argument("--device", default="auto")
+    predict.add_argument("--runs-dir", type=Path, default=default_runs_dir())
+    predict.set_defaults(handler=cmd_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return args.handler(args)
+    except (ValueError, OSError) as error:  # VitcoreError is a ValueError: one clear line
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

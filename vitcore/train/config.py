@@ -1,0 +1,83 @@
+"""The training recipe: every knob of `fit` lives in one dataclass.
+
+The config is saved as plain JSON inside each run folder (`config.json`) and
+inside checkpoints, so it must round-trip through `to_dict` / `from_dict`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "onecycle")
+AUGMENTATIONS = ("none", "flip_crop", "strong")
+AMP_MODES = ("auto", "off", "bf16")
+
+
+@dataclass
+class TrainConfig:
+    """How to train a model (optimizer, schedule, augmentation, device...)."""
+
+    epochs: int = 10  # full passes over the training split
+    batch_size: int = 64  # images per optimizer step
+    optimizer: str = "adamw"  # "adam" | "adamw" | "sgd"
+    lr: float = 1e-3  # peak learning rate (reached after warmup)
+    weight_decay: float = 0.05  # L2 (adam/sgd) or decoupled (adamw) weight decay
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam/AdamW momentum coefficients
+    momentum: float = 0.9  # SGD momentum (Nesterov is used when > 0)
+    schedule: str = "cosine"  # "constant" | "cosine" (after warmup) | "onecycle"
+    warmup_epochs: float = 0.0  # linear warmup length in epochs (fractions allowed)
+    label_smoothing: float = 0.0  # cross-entropy label smoothing in [0, 1)
+    augmentation: str = "none"  # "none" | "flip_crop" | "strong"
+    mixup_alpha: float = 0.0  # Beta(alpha, alpha) mixup strength; 0 disables mixup
+    grad_clip: float | None = None  # max global gradient norm; None disables clipping
+    seed: int = 0  # seeds weights init, shuffling and augmentation
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:1" | "mps"
+    amp: str = "auto"  # "auto" (bf16 autocast on CUDA only) | "off" | "bf16"
+    eval_batch_size: int = 512  # images per forward pass during validation
+    max_train_batches_per_epoch: int | None = None  # cap on steps per epoch (tests, quick demos)
+    data_on_device: bool = True  # copy the uint8 dataset to the device once, before training
+    num_threads: int | None = None  # torch.set_num_threads on CPU (process-wide!); None leaves it alone
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(float(b) for b in self.betas)  # JSON gives lists back
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise a ValueError with one clear sentence when a field is out of range."""
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.augmentation not in AUGMENTATIONS:
+            raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, got {self.augmentation!r}")
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"amp must be one of {AMP_MODES}, got {self.amp!r}")
+        if int(self.epochs) < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if int(self.batch_size) < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        if self.mixup_alpha < 0:
+            raise ValueError(f"mixup_alpha must be >= 0, got {self.mixup_alpha}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip must be positive or None, got {self.grad_clip}")
+        if self.max_train_batches_per_epoch is not None and self.max_train_batches_per_epoch < 1:
+            raise ValueError("max_train_batches_per_epoch must be at least 1 or None")
+
+    def to_dict(self) -> dict:
+        """Plain JSON-friendly dict (tuples become lists)."""
+        values = asdict(self)
+        values["betas"] = list(self.betas)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        """Inverse of `to_dict`; unknown keys (from newer/older versions) are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
