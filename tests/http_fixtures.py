@@ -35,7 +35,7 @@ class SeenRequest:
     path: str  # file name relative to the served folder, e.g. "000000532481.jpg"
     range_header: str | None  # the Range header as sent by the client, None if absent
     status: int  # the status code the server answered with
-    bytes_sent: int  # body bytes actually written before the connection ended
+    bytes_sent: int  # body bytes the server sends (logged before answering, so tests never race the log)
 
 
 class LoopbackFileServer:
@@ -95,7 +95,12 @@ class LoopbackFileServer:
     def start(self) -> "LoopbackFileServer":
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="loopback-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            args=(0.02,),  # short poll interval: shutdown() returns quickly
+            name="loopback-http",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -142,15 +147,17 @@ def _make_handler(owner: LoopbackFileServer) -> type[BaseHTTPRequestHandler]:
                 start = int(match.group(1))
                 end = int(match.group(2)) if match.group(2) else len(data) - 1
                 if start >= len(data):
+                    owner._log(SeenRequest(name, range_header, 416, 0))
                     self.send_response(416)
                     self.send_header("Content-Range", f"bytes */{len(data)}")
                     self.send_header("Content-Length", "0")
                     self.end_headers()
-                    owner._log(SeenRequest(name, range_header, 416, 0))
                     return
                 end = min(end, len(data) - 1)
                 status = 206
             body = data[start : end + 1]
+            sent = len(body) // 2 if fault else len(body)
+            owner._log(SeenRequest(name, range_header, status, sent))  # before answering: no race with the client
 
             self.send_response(status)
             self.send_header("Content-Type", "application/octet-stream")
@@ -167,17 +174,15 @@ def _make_handler(owner: LoopbackFileServer) -> type[BaseHTTPRequestHandler]:
                 if fault.startswith("stall:"):
                     time.sleep(float(fault.split(":", 1)[1]))
                 self.close_connection = True
-                owner._log(SeenRequest(name, range_header, status, len(half)))
                 return
             self.wfile.write(body)
-            owner._log(SeenRequest(name, range_header, status, len(body)))
 
         def _answer_error(self, status: int, name: str, range_header: str | None) -> None:
             body = f"error {status}".encode()
+            owner._log(SeenRequest(name, range_header, status, len(body)))  # before answering: no race
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
-            owner._log(SeenRequest(name, range_header, status, len(body)))
 
     return Handler
