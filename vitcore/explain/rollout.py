@@ -119,7 +119,8 @@ def attention_rollout(
             per layer before adding the identity (0 = plain rollout).
 
     Returns:
-        (g, g) float64 numpy array, non-negative, summing to 1.
+        (g, g) float64 numpy array, non-negative, summing to 1 (uniform when the
+        CLS token never reads any patch, e.g. identity attention).
     """
     if not 0.0 <= discard_ratio < 1.0:
         raise VitcoreError(f"discard_ratio must be in [0, 1), got {discard_ratio}.")
@@ -142,6 +143,9 @@ def attention_rollout(
         patch_scores = joint.mean(axis=0)  # (g*g,) mean over all query rows
     patch_scores = np.clip(patch_scores, 0.0, None)
     total = patch_scores.sum()
-    if total <= 0 or not np.isfinite(total):
-        raise VitcoreError("attention rollout gave no positive weight on any patch.")
+    if not np.isfinite(total):
+        raise VitcoreError("the attention maps contain NaN or infinite values, so rollout is undefined.")
+    if total <= 0:
+        # The CLS token only ever read itself: no patch is preferred, so show a flat map.
+        return np.full((grid_size, grid_size), 1.0 / (grid_size * grid_size))  # (g, g)
     return (patch_scores / total).reshape(grid_size, grid_size)  # (g, g)
