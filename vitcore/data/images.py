@@ -19,6 +19,7 @@ What it takes care of:
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -117,17 +118,10 @@ def decode_image(
         raise ImageInputError(f"Cannot decode {label}: the data is not a recognised image format.") from error
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageInputError(f"Cannot decode {label}: it is too large (possible decompression bomb).") from error
-    except (OSError, SyntaxError, ValueError, TypeError, EOFError, IndexError, KeyError, struct_error()) as error:
+    except (OSError, SyntaxError, ValueError, TypeError, EOFError, IndexError, KeyError, struct.error) as error:
         raise ImageInputError(f"Cannot decode {label}: the file is damaged or truncated ({error}).") from error
     except MemoryError as error:
         raise ImageInputError(f"Cannot decode {label}: it needs more memory than is available.") from error
-
-
-def struct_error() -> type[Exception]:
-    """`struct.error` (raised by some PIL plugins on short headers), imported lazily."""
-    import struct
-
-    return struct.error
 
 
 def image_to_uint8_tensor(img: Image.Image, size: int) -> torch.Tensor:
