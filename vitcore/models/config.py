@@ -9,6 +9,8 @@ dicts and back (run folders store them in `config.json`).
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from vitcore.errors import VitcoreError
+
 ATTENTION_CHOICES = ("loop", "einsum", "fused")  # names accepted by ViTConfig.attention
 TOKENIZER_CHOICES = ("patch", "conv_stem")  # names accepted by ViTConfig.tokenizer
 POOLING_CHOICES = ("cls", "seq")  # names accepted by ViTConfig.pooling
@@ -82,7 +84,7 @@ def _known_fields(cls: type, values: dict[str, Any]) -> dict[str, Any]:
     names = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} fields {unknown}; known fields are {sorted(names)}")
+        raise VitcoreError(f"unknown {cls.__name__} fields {unknown}; known fields are {sorted(names)}")
     return dict(values)
 
 
@@ -97,4 +99,4 @@ def model_config_from_dict(values: dict[str, Any]) -> ModelConfig:
         return ViTConfig(**kwargs)
     if kind == "cnn":
         return CNNConfig(**_known_fields(CNNConfig, values))
-    raise ValueError(f"unknown model kind {kind!r}; expected 'vit' or 'cnn'")
+    raise VitcoreError(f"unknown model kind {kind!r}; expected 'vit' or 'cnn'")

@@ -1,0 +1,74 @@
+"""CNN baselines: shapes, parameter counts, no attention, and they can learn."""
+
+import pytest
+import torch
+from torch import nn
+
+from vitcore.errors import VitcoreError
+from vitcore.models import HW4CNN, CNNConfig, ResidualCNN, build_model, count_parameters
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: on the shared 2-core machine two threads spin against each other (10x slower)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_hw4_cnn_shape_and_exact_parameter_count():
+    model = build_model(CNNConfig(arch="hw4"))
+    assert isinstance(model, HW4CNN)
+    # conv 3->16 k3, conv 16->32 k3, fc 32*16*16->64, fc 64->5 (weights + biases)
+    expected = (3 * 16 * 9 + 16) + (16 * 32 * 9 + 32) + (32 * 16 * 16 * 64 + 64) + (64 * 5 + 5)
+    assert count_parameters(model) == expected
+    assert model(torch.rand(4, 3, 64, 64)).shape == (4, 5)
+
+
+def test_hw4_cnn_follows_image_size():
+    model = build_model(CNNConfig(arch="hw4", image_size=32, num_classes=3))
+    assert model(torch.rand(2, 3, 32, 32)).shape == (2, 3)
+    with pytest.raises(VitcoreError, match="divisible by 4"):
+        build_model(CNNConfig(arch="hw4", image_size=30))
+
+
+def test_residual_cnn_shape_and_size():
+    model = build_model(CNNConfig(arch="resnet", width=32))
+    assert isinstance(model, ResidualCNN)
+    count = count_parameters(model)
+    assert 1.0e6 < count < 2.0e6
+    assert model(torch.rand(2, 3, 64, 64)).shape == (2, 5)
+    narrow = build_model(CNNConfig(arch="resnet", width=16))
+    assert count_parameters(narrow) < count / 3  # parameters grow ~quadratically with width
+
+
+@pytest.mark.parametrize("arch", ["hw4", "resnet"])
+def test_cnns_refuse_return_attention(arch):
+    model = build_model(CNNConfig(arch=arch, width=8))
+    with pytest.raises(ValueError, match="no attention"):
+        model(torch.rand(1, 3, 64, 64), return_attention=True)
+
+
+def test_unknown_arch_is_a_clear_error():
+    with pytest.raises(VitcoreError, match="unknown CNN architecture"):
+        build_model(CNNConfig(arch="vgg"))
+
+
+@pytest.mark.parametrize("arch, width", [("hw4", 32), ("resnet", 8)])
+def test_cnns_overfit_sixteen_images(arch, width):
+    torch.manual_seed(0)
+    model = build_model(CNNConfig(arch=arch, width=width, image_size=32))  # 32 px keeps the CPU test fast
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(16, 3, 32, 32, generator=generator)
+    labels = torch.randint(0, 5, (16,), generator=generator)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    losses = []
+    for _ in range(10):
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.6 * losses[0]

@@ -1,0 +1,219 @@
+"""A small, correct Vision Transformer (pre-LN, as in timm / lucidrains).
+
+Pipeline for a (B, 3, 64, 64) batch with the default config:
+
+    Normalize                      (B, 3, 64, 64)
+    tokenizer (patch or conv stem) (B, 16, D)       4 x 4 grid of tokens
+    + CLS token                    (B, 17, D)       (not with sequence pooling)
+    + learned position embedding   (B, 17, D)
+    depth x EncoderBlock           (B, 17, D)       x + attn(LN(x)); x + mlp(LN(x))
+    final LayerNorm                (B, 17, D)
+    pool (CLS token or seq-pool)   (B, D)
+    Linear head                    (B, num_classes)
+"""
+
+import math
+
+import torch
+from torch import nn
+from torchvision.ops import StochasticDepth
+
+from vitcore.errors import VitcoreError
+from vitcore.models.attention import ATTENTION_VARIANTS, build_attention
+from vitcore.models.config import POOLING_CHOICES, TOKENIZER_CHOICES, ViTConfig
+from vitcore.models.normalize import Normalize
+
+
+class PatchEmbedding(nn.Module):
+    """Cut the image into patch_size x patch_size patches and embed each with one Conv2d."""
+
+    def __init__(self, in_channels: int, hidden_dim: int, patch_size: int):
+        super().__init__()
+        # kernel = stride = patch size: each output pixel sees exactly one patch.
+        self.proj = nn.Conv2d(in_channels, hidden_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        grid = self.proj(images)  # (B, D, g, g)
+        return grid.flatten(2).transpose(1, 2)  # (B, g*g, D)
+
+
+class ConvStemTokenizer(nn.Module):
+    """A small stack of stride-2 3x3 conv-BN-ReLU layers reaching the same grid as the patch embedding.
+
+    "Early convolutions help transformers see better" (Xiao et al., 2021):
+    log2(patch_size) stride-2 convolutions, then a 1x1 conv to the token width.
+    """
+
+    def __init__(self, in_channels: int, hidden_dim: int, patch_size: int):
+        super().__init__()
+        steps = int(round(math.log2(patch_size)))
+        if 2**steps != patch_size or steps < 1:
+            raise VitcoreError(f"the conv stem needs a power-of-two patch size, got {patch_size}")
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for step in range(1, steps + 1):
+            out_channels = max(hidden_dim // 2 ** (steps - step), 8)  # widths double up to hidden_dim
+            layers += [
+                nn.Conv2d(channels, out_channels, kernel_size=3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(out_channels),
+                nn.ReLU(inplace=True),
+            ]
+            channels = out_channels
+        self.stem = nn.Sequential(*layers)
+        self.proj = nn.Conv2d(channels, hidden_dim, kernel_size=1)  # final 1x1 conv to the token width
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        grid = self.proj(self.stem(images))  # (B, D, g, g)
+        return grid.flatten(2).transpose(1, 2)  # (B, g*g, D)
+
+
+class MLP(nn.Module):
+    """Token-wise feed-forward network: Linear(D, r*D) - GELU - Linear(r*D, D)."""
+
+    def __init__(self, dim: int, hidden: int, dropout: float = 0.0):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = self.drop(self.act(self.fc1(x)))  # (B, N, r*D)
+        return self.drop(self.fc2(hidden))  # (B, N, D)
+
+
+class EncoderBlock(nn.Module):
+    """Pre-LN transformer block: x + attn(LN(x)), then x + mlp(LN(x)), each residual with DropPath."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        attention: str = "fused",
+        dropout: float = 0.0,
+        attention_dropout: float = 0.0,
+        drop_path: float = 0.0,
+    ):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = build_attention(attention, dim, num_heads, attention_dropout=attention_dropout, proj_dropout=dropout)
+        self.drop_path1 = StochasticDepth(drop_path, mode="row")  # drops the whole residual branch per sample
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = MLP(dim, int(dim * mlp_ratio), dropout=dropout)
+        self.drop_path2 = StochasticDepth(drop_path, mode="row")
+
+    def forward(self, x: torch.Tensor, need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x (B, N, D) -> (x (B, N, D), attention weights (B, H, N, N) or None)."""
+        attended, weights = self.attn(self.norm1(x), need_weights=need_weights)  # (B, N, D)
+        x = x + self.drop_path1(attended)  # (B, N, D)
+        x = x + self.drop_path2(self.mlp(self.norm2(x)))  # (B, N, D)
+        return x, weights
+
+
+class SequencePooling(nn.Module):
+    """Attention-weighted mean of all tokens (Compact Transformers, Hassani et al. 2021)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.score = nn.Linear(dim, 1)  # one importance score per token
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        weights = self.score(tokens).softmax(dim=1)  # (B, N, 1), sums to 1 over tokens
+        return (weights * tokens).sum(dim=1)  # (B, D)
+
+
+def validate_vit_config(config: ViTConfig) -> None:
+    """Raise a clear error when the config cannot describe a working ViT."""
+    if config.hidden_dim % config.num_heads != 0:
+        raise VitcoreError(
+            f"hidden_dim {config.hidden_dim} must be divisible by num_heads {config.num_heads}"
+        )
+    if config.image_size % config.patch_size != 0:
+        raise VitcoreError(
+            f"image_size {config.image_size} must be divisible by patch_size {config.patch_size}"
+        )
+    if config.attention not in ATTENTION_VARIANTS:
+        raise VitcoreError(
+            f"unknown attention implementation {config.attention!r}; choose one of {list(ATTENTION_VARIANTS)}"
+        )
+    if config.tokenizer not in TOKENIZER_CHOICES:
+        raise VitcoreError(f"unknown tokenizer {config.tokenizer!r}; choose one of {list(TOKENIZER_CHOICES)}")
+    if config.pooling not in POOLING_CHOICES:
+        raise VitcoreError(f"unknown pooling {config.pooling!r}; choose one of {list(POOLING_CHOICES)}")
+    if config.depth < 1:
+        raise VitcoreError(f"depth must be at least 1, got {config.depth}")
+
+
+class VisionTransformer(nn.Module):
+    """The correct ViT. `forward(images, return_attention=False)`; see the module docstring."""
+
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        validate_vit_config(config)
+        self.config = config  # the ViTConfig this model was built from
+        self.grid_size = config.image_size // config.patch_size  # tokens per side (4 for 64/16)
+        self.num_prefix_tokens = 1 if config.pooling == "cls" else 0  # CLS token count before the patch tokens
+        num_tokens = self.num_prefix_tokens + self.grid_size**2  # N (17 by default)
+        dim = config.hidden_dim
+
+        self.normalize = Normalize(config.in_channels)
+        tokenizer_class = PatchEmbedding if config.tokenizer == "patch" else ConvStemTokenizer
+        self.tokenizer = tokenizer_class(config.in_channels, dim, config.patch_size)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if self.num_prefix_tokens else None  # (1, 1, D)
+        self.pos_embed = nn.Parameter(torch.zeros(1, num_tokens, dim))  # (1, N, D)
+        self.pos_drop = nn.Dropout(config.dropout)
+
+        # Stochastic depth rate grows linearly from 0 (first block) to drop_path (last block).
+        rates = [config.drop_path * i / max(config.depth - 1, 1) for i in range(config.depth)]
+        self.blocks = nn.ModuleList(
+            EncoderBlock(
+                dim,
+                config.num_heads,
+                mlp_ratio=config.mlp_ratio,
+                attention=config.attention,
+                dropout=config.dropout,
+                attention_dropout=config.attention_dropout,
+                drop_path=rate,
+            )
+            for rate in rates
+        )
+        self.norm = nn.LayerNorm(dim)
+        self.pool = SequencePooling(dim) if config.pooling == "seq" else None
+        self.head = nn.Linear(dim, config.num_classes)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """timm-style init: truncated normal (std 0.02) for Linears, position embedding and CLS token."""
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        if self.cls_token is not None:
+            nn.init.trunc_normal_(self.cls_token, std=0.02)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, images: torch.Tensor, return_attention: bool = False):
+        """images (B, C, S, S) float in [0, 1] -> logits (B, classes) [, list of (B, H, N, N) per layer]."""
+        tokens = self.tokenizer(self.normalize(images))  # (B, g*g, D)
+        if self.cls_token is not None:
+            cls = self.cls_token.expand(tokens.shape[0], -1, -1)  # (B, 1, D)
+            tokens = torch.cat([cls, tokens], dim=1)  # (B, N, D)
+        x = self.pos_drop(tokens + self.pos_embed)  # (B, N, D)
+
+        attentions: list[torch.Tensor] = []
+        for block in self.blocks:
+            x, weights = block(x, need_weights=return_attention)  # (B, N, D), (B, H, N, N) or None
+            if return_attention:
+                attentions.append(weights)
+        x = self.norm(x)  # (B, N, D)
+
+        pooled = x[:, 0] if self.pool is None else self.pool(x)  # (B, D)
+        logits = self.head(pooled)  # (B, num_classes)
+        if return_attention:
+            return logits, attentions
+        return logits
