@@ -1,0 +1,83 @@
+"""Named, ready-made recipes: a model config plus a training config.
+
+    vit/homework   the seed homework's encoder with all its bugs, trained as the homework did
+    vit/classroom  a correct small ViT that trains on a laptop CPU in a few minutes
+    vit/best       the strongest recipe: conv stem, sequence pooling, strong augmentation
+    cnn/hw4        the course's HW4 CNN, trained as in the homework
+    cnn/best       a small residual CNN with a one-cycle schedule
+
+Every call builds fresh dataclasses, so callers may modify what they get.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vitcore.errors import VitcoreError
+from vitcore.models.config import CNNConfig, HomeworkBugs, ViTConfig
+from vitcore.train.config import TrainConfig
+
+PRESET_NAMES = {"vit": ("homework", "classroom", "best"), "cnn": ("hw4", "best")}
+
+
+@dataclass
+class Preset:
+    """A model + training recipe with a one-line explanation."""
+
+    model_config: ViTConfig | CNNConfig  # what to build
+    train_config: TrainConfig  # how to train it
+    description: str  # one sentence shown next to the preset picker
+
+
+def list_presets(model_kind: str) -> list[str]:
+    """Preset names for "vit" or "cnn"."""
+    if model_kind not in PRESET_NAMES:
+        raise VitcoreError(f"model kind must be one of {sorted(PRESET_NAMES)}, got {model_kind!r}")
+    return list(PRESET_NAMES[model_kind])
+
+
+def get_preset(model_kind: str, name: str, num_classes: int = 5, image_size: int = 64) -> Preset:
+    """The recipe `model_kind/name` (e.g. "vit", "classroom") for this many classes and image size."""
+    names = list_presets(model_kind)
+    if name not in names:
+        raise VitcoreError(f"unknown {model_kind} preset {name!r}; choose one of {names}")
+    size = {"num_classes": num_classes, "image_size": image_size}
+    if model_kind == "vit" and name == "homework":
+        return Preset(
+            ViTConfig(**size, patch_size=16, hidden_dim=256, depth=6, num_heads=8, mlp_ratio=4.0,
+                      attention="loop", homework_bugs=HomeworkBugs()),
+            TrainConfig(epochs=10, batch_size=8, optimizer="adam", lr=1e-4, weight_decay=0.0,
+                        schedule="constant", augmentation="none", label_smoothing=0.0),
+            "The homework's encoder with all of its bugs, trained like the homework (Adam 1e-4, batch 8, 10 epochs).",
+        )
+    if model_kind == "vit" and name == "classroom":
+        return Preset(
+            ViTConfig(**size, patch_size=16, hidden_dim=128, depth=6, num_heads=4, mlp_ratio=2.0,
+                      attention="fused", dropout=0.1, tokenizer="patch", pooling="cls"),
+            TrainConfig(epochs=10, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
+                        schedule="cosine", warmup_epochs=1.0, augmentation="flip_crop", label_smoothing=0.1,
+                        grad_clip=1.0),
+            "A correct small ViT (patch tokens + CLS) that trains on a laptop CPU in a few minutes.",
+        )
+    if model_kind == "vit" and name == "best":
+        return Preset(
+            ViTConfig(**size, patch_size=16, hidden_dim=192, depth=6, num_heads=6, mlp_ratio=2.0,
+                      attention="fused", dropout=0.0, drop_path=0.1, tokenizer="conv_stem", pooling="seq"),
+            TrainConfig(epochs=50, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
+                        schedule="cosine", warmup_epochs=5.0, augmentation="strong", label_smoothing=0.1,
+                        grad_clip=1.0),
+            "Conv-stem tokens, sequence pooling, stochastic depth and strong augmentation: best accuracy, needs a GPU.",
+        )
+    if model_kind == "cnn" and name == "hw4":
+        return Preset(
+            CNNConfig(**size, arch="hw4"),
+            TrainConfig(epochs=10, batch_size=16, optimizer="adam", lr=1e-3, weight_decay=0.0,
+                        schedule="constant", augmentation="none", label_smoothing=0.0),
+            "The course's HW4 CNN trained like the homework (Adam 1e-3, batch 16, 10 epochs).",
+        )
+    return Preset(  # cnn/best
+        CNNConfig(**size, arch="resnet", width=32, dropout=0.1),
+        TrainConfig(epochs=30, batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4,
+                    schedule="onecycle", augmentation="flip_crop", label_smoothing=0.1),
+        "A small residual CNN, SGD with a one-cycle schedule and flip/crop augmentation.",
+    )

@@ -1,0 +1,333 @@
+"""The training loop: `fit(model, data, config, ...) -> FitResult`.
+
+No threads here: `fit` runs in whatever thread calls it (the dashboard runs it
+in `TrainingJob`'s worker thread). It talks to the outside world through:
+- `on_event(event: dict)`: "iteration", "epoch" and "status" events
+  (keys listed in docs/architecture.md; epochs and steps are 1-based);
+- `should_stop() -> bool`: polled before every optimizer step;
+- `run`: the run folder to write status, metrics and checkpoints into.
+
+Reproducibility: `config.seed` seeds torch's global RNG (augmentation, dropout,
+mixup) and a separate generator for shuffling. Both RNG states, the epoch's
+shuffle order and the position inside the epoch go into every checkpoint, so a
+stopped run resumed with `resume=True` ends with the same weights as a run that
+was never interrupted (on the same device and thread count).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+from vitcore.data.dataset import ClassificationData, ImageSplit, to_float
+from vitcore.device import resolve_device
+from vitcore.evaluate import autocast_context, loss_and_accuracy
+from vitcore.seeding import seed_everything
+from vitcore.train.augment import build_augmenter
+from vitcore.train.config import TrainConfig
+from vitcore.train.schedule import build_scheduler
+
+CHECKPOINT_FORMAT_VERSION = 1
+HEARTBEAT_INTERVAL_S = 10.0
+
+
+@dataclass
+class FitResult:
+    """What `fit` returns."""
+
+    status: str  # "finished" | "stopped" | "failed"
+    epochs_completed: int  # epochs fully trained (including ones before a resume)
+    history: list[dict] = field(default_factory=list)  # one metrics dict per finished epoch
+    final_val_acc: float | None = None  # val accuracy after the last finished epoch
+    message: str = ""  # one human sentence (why it failed/stopped, or a summary)
+
+
+class TrainingFailed(Exception):
+    """Raised inside `fit` to leave the loop with a user-facing message."""
+
+
+@dataclass
+class _EpochTotals:
+    """Running sums over the current epoch (saved with mid-epoch checkpoints)."""
+
+    loss_sum: float = 0.0  # sum of per-batch mean loss times batch size
+    correct: int = 0  # correctly classified training images so far
+    seen: int = 0  # training images seen so far
+    seconds: float = 0.0  # time spent in this epoch before the last stop
+
+    def to_dict(self) -> dict:
+        return {"loss_sum": self.loss_sum, "correct": self.correct, "seen": self.seen, "seconds": self.seconds}
+
+
+def steps_per_epoch_for(num_train: int, config: TrainConfig) -> int:
+    """Optimizer steps per epoch: ceil(N / batch), minus a trailing batch of 1 image, capped by the config."""
+    full, remainder = divmod(num_train, config.batch_size)
+    steps = full + (1 if remainder > 1 or full == 0 else 0)
+    steps = max(1, steps)
+    if config.max_train_batches_per_epoch is not None:
+        steps = min(steps, config.max_train_batches_per_epoch)
+    return steps
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam / AdamW / SGD; biases, norm weights and embeddings (tensors with < 2 dims) get no weight decay."""
+    decay, no_decay = [], []
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            (decay if parameter.ndim >= 2 else no_decay).append(parameter)
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=config.lr, betas=config.betas)
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0)
+
+
+def autocast_dtype_for(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """bf16 under "auto" on CUDA only; "bf16" forces it; "off" disables it."""
+    if config.amp == "bf16" or (config.amp == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+def _rng_state(generator: torch.Generator, device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state(), "shuffle": generator.get_state(), "cuda": None}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _restore_rng_state(state: dict, generator: torch.Generator, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    generator.set_state(state["shuffle"].cpu())
+    if device.type == "cuda" and state.get("cuda") is not None:
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
+def fit(
+    model: nn.Module,
+    data: ClassificationData,
+    config: TrainConfig,
+    on_event: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    run=None,
+    resume: bool = False,
+) -> FitResult:
+    """Train `model` on `data.train`, validating on `data.val` after every epoch."""
+    emit = on_event or (lambda event: None)
+    stop_requested = should_stop or (lambda: False)
+    history: list[dict] = []
+
+    def finish(status: str, message: str) -> FitResult:
+        if run is not None:
+            run.set_status(status, message)
+        emit({"type": "status", "status": status, "message": message})
+        final = history[-1]["val_acc"] if history else None
+        return FitResult(status, len(history), list(history), final, message)
+
+    try:
+        device = resolve_device(config.device)
+    except ValueError as error:
+        return finish("failed", str(error))
+    if config.num_threads is not None and device.type == "cpu":
+        torch.set_num_threads(config.num_threads)  # process-wide: only when asked for
+    if run is not None:
+        run.set_status("running", f"training on {device.type}")
+    emit({"type": "status", "status": "running", "message": f"training on {device.type}"})
+
+    try:
+        return _train(model, data, config, device, emit, stop_requested, run, resume, history, finish)
+    except TrainingFailed as failure:
+        return finish("failed", str(failure))
+    except torch.OutOfMemoryError:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        smaller = max(1, config.batch_size // 2)
+        return finish(
+            "failed",
+            f"ran out of {device.type.upper()} memory with batch_size {config.batch_size}; "
+            f"try a smaller batch size (e.g. {smaller}) or a smaller model",
+        )
+
+
+def _train(model, data, config, device, emit, stop_requested, run, resume, history, finish) -> FitResult:
+    """The loop itself; raises TrainingFailed / OutOfMemoryError for `fit` to report."""
+    generator = seed_everything(config.seed)  # also seeds torch's global RNG
+    model.to(device)
+    train_split: ImageSplit = data.train.to(device) if config.data_on_device else data.train
+    val_split: ImageSplit = data.val.to(device) if config.data_on_device else data.val
+    num_train = len(train_split)
+    if num_train == 0:
+        raise TrainingFailed("the training split is empty; load a dataset with training images")
+    steps_per_epoch = steps_per_epoch_for(num_train, config)
+    optimizer = build_optimizer(model, config)
+    scheduler = build_scheduler(optimizer, config.schedule, config.lr, steps_per_epoch, config.epochs, config.warmup_epochs)
+    augment = build_augmenter(config.augmentation, int(train_split.images.shape[-1]))
+    autocast_dtype = autocast_dtype_for(config, device)
+    loss_function = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    mixup = torch.distributions.Beta(config.mixup_alpha, config.mixup_alpha) if config.mixup_alpha > 0 else None
+
+    start_epoch, start_step, epoch_order, totals = 0, 0, None, _EpochTotals()
+    if resume and run is not None and run.has_checkpoint:
+        state = run.load_checkpoint(map_location=device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        _restore_rng_state(state["rng"], generator, device)
+        history.extend(state.get("history", []))
+        start_epoch = int(state["epochs_completed"])
+        start_step = int(state.get("step_in_epoch", 0))
+        if state.get("epoch_order") is not None:  # stopped inside an epoch: same order, same position
+            epoch_order = state["epoch_order"].cpu()
+            totals = _EpochTotals(**state["epoch_totals"])
+        else:
+            start_step = 0
+        _append_missing_metrics(run, history)
+        emit({"type": "status", "status": "running", "message": f"resumed at epoch {start_epoch + 1} step {start_step + 1}"})
+
+    model_config = None
+    class_names = list(data.class_names)
+    if run is not None:
+        try:
+            model_config = run.config().get("model_config")
+        except Exception:  # a corrupt config must not stop training; the checkpoint just lacks it
+            model_config = None
+
+    def checkpoint_state(epochs_completed: int, step_in_epoch: int, order, epoch_totals: _EpochTotals) -> dict:
+        return {
+            "format_version": CHECKPOINT_FORMAT_VERSION,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "epochs_completed": epochs_completed,
+            "step_in_epoch": step_in_epoch,
+            "epoch_order": order,
+            "epoch_totals": epoch_totals.to_dict(),
+            "rng": _rng_state(generator, device),
+            "history": list(history),
+            "train_config": config.to_dict(),
+            "model_config": model_config,
+            "class_names": class_names,
+        }
+
+    total_steps = steps_per_epoch * config.epochs
+    session_start = time.perf_counter()
+    session_steps = 0
+    last_heartbeat = time.monotonic()
+
+    def eta_seconds(global_step_done: int) -> float:
+        if session_steps == 0:
+            return 0.0
+        per_step = (time.perf_counter() - session_start) / session_steps
+        return per_step * max(0, total_steps - global_step_done)
+
+    for epoch_index in range(start_epoch, config.epochs):
+        epoch_number = epoch_index + 1
+        if epoch_order is None:
+            epoch_order = torch.randperm(num_train, generator=generator)  # (N,) on the CPU
+            totals = _EpochTotals()
+        epoch_start = time.perf_counter() - totals.seconds
+        model.train()
+        for step_index in range(start_step, steps_per_epoch):
+            if stop_requested():
+                totals.seconds = time.perf_counter() - epoch_start
+                message = f"stopped by request at epoch {epoch_number} step {step_index + 1}"
+                if run is not None:
+                    run.save_checkpoint(checkpoint_state(epoch_index, step_index, epoch_order, totals))
+                    message += "; resume it to continue from here"
+                return finish("stopped", message)
+            batch_indices = epoch_order[step_index * config.batch_size : (step_index + 1) * config.batch_size]
+            batch_indices = batch_indices.to(train_split.images.device)
+            images_uint8 = augment(train_split.images[batch_indices].to(device, non_blocking=True))  # (B, 3, S, S)
+            labels = train_split.labels[batch_indices].to(device, non_blocking=True)  # (B,)
+            images = to_float(images_uint8)  # (B, 3, S, S) in [0, 1]
+
+            with autocast_context(device, autocast_dtype):
+                if mixup is not None:
+                    mix_weight = float(mixup.sample())
+                    partner = torch.randperm(images.shape[0], device=device)  # (B,)
+                    images = mix_weight * images + (1.0 - mix_weight) * images[partner]  # (B, 3, S, S)
+                    logits = model(images)  # (B, C)
+                    loss = mix_weight * loss_function(logits, labels) + (1.0 - mix_weight) * loss_function(
+                        logits, labels[partner]
+                    )
+                else:
+                    logits = model(images)  # (B, C)
+                    loss = loss_function(logits, labels)
+
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise TrainingFailed(
+                    f"loss became {'NaN' if math.isnan(loss_value) else 'infinite'} at epoch {epoch_number} "
+                    f"step {step_index + 1}; try a lower learning rate (e.g. lr/10 = {config.lr / 10:g}) "
+                    "or enable gradient clipping"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            learning_rate = optimizer.param_groups[0]["lr"]
+            optimizer.step()
+            scheduler.step()
+
+            batch_size = int(labels.shape[0])
+            totals.loss_sum += loss_value * batch_size
+            totals.correct += int((logits.argmax(dim=1) == labels).sum().item())
+            totals.seen += batch_size
+            session_steps += 1
+            global_step = epoch_index * steps_per_epoch + step_index + 1
+            emit(
+                {
+                    "type": "iteration",
+                    "epoch": epoch_number,
+                    "step": step_index + 1,
+                    "steps_per_epoch": steps_per_epoch,
+                    "global_step": global_step,
+                    "loss": loss_value,
+                    "running_acc": totals.correct / totals.seen,
+                    "lr": learning_rate,
+                    "eta_s": eta_seconds(global_step),
+                }
+            )
+            if run is not None and time.monotonic() - last_heartbeat > HEARTBEAT_INTERVAL_S:
+                run.heartbeat()
+                last_heartbeat = time.monotonic()
+
+        val_loss, val_acc = loss_and_accuracy(model, val_split, device, config.eval_batch_size, autocast_dtype)
+        record = {
+            "epoch": epoch_number,
+            "train_loss": totals.loss_sum / max(1, totals.seen),
+            "train_acc": totals.correct / max(1, totals.seen),
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - epoch_start,
+            "time": time.time(),
+        }
+        history.append(record)
+        epoch_order, start_step = None, 0
+        if run is not None:
+            run.save_checkpoint(checkpoint_state(epoch_number, 0, None, _EpochTotals()))
+            run.append_metrics(record)
+            run.heartbeat()
+            last_heartbeat = time.monotonic()
+        emit({"type": "epoch", **record, "eta_s": eta_seconds((epoch_index + 1) * steps_per_epoch)})
+
+    final = history[-1]["val_acc"] if history else float("nan")
+    return finish("finished", f"finished {len(history)} epochs; validation accuracy {final:.1%}")
+
+
+def _append_missing_metrics(run, history: list[dict]) -> None:
+    """After a crash between checkpoint and metrics write, re-add the epochs metrics.jsonl lacks."""
+    logged = {record.get("epoch") for record in run.read_metrics()}
+    for record in history:
+        if record.get("epoch") not in logged:
+            run.append_metrics(record)
