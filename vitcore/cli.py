@@ -35,7 +35,7 @@ def default_runs_dir() -> Path:
 def _existing_path(value: str) -> Path:
     path = Path(value)
     if not path.exists():
-        raise CliError(f"path does not exist: {value}")
+        raise argparse.ArgumentTypeError(f"path does not exist: {value}")
     return path
 
 
@@ -43,9 +43,9 @@ def _positive_int(value: str) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise CliError(f"expected a whole number, got {value!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
     if number <= 0:
-        raise CliError(f"expected a number above 0, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {value}")
     return number
 
 
@@ -53,19 +53,26 @@ def _positive_float(value: str) -> float:
     try:
         number = float(value)
     except ValueError:
-        raise CliError(f"expected a number, got {value!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
     if not number > 0:
-        raise CliError(f"expected a number above 0, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {value}")
     return number
 
 
 def _tqdm_progress(description: str):
-    """A progress(done, total, message) callback drawing a tqdm bar on stderr."""
+    """A progress(done, total, message) callback drawing a tqdm bar on stderr.
+
+    The bar is created on the first report, so a command that fails while
+    validating its input prints only its one-line error.
+    """
     from tqdm import tqdm
 
-    bar = tqdm(total=0, desc=description, unit="img", leave=True, file=sys.stderr)
+    bars: list = []  # holds the bar once the first report arrives
 
     def progress(done: int, total: int, message: str = "") -> None:
+        if not bars:
+            bars.append(tqdm(total=total, desc=description, unit="img", leave=True, file=sys.stderr))
+        bar = bars[0]
         if bar.total != total:
             bar.total = total
         bar.n = done
@@ -73,7 +80,11 @@ def _tqdm_progress(description: str):
             bar.set_postfix_str(message[:40], refresh=False)
         bar.refresh()
 
-    progress.close = bar.close  # type: ignore[attr-defined]
+    def close() -> None:
+        for bar in bars:
+            bar.close()
+
+    progress.close = close  # type: ignore[attr-defined]
     return progress
 
 
@@ -181,7 +192,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     model = build_model(model_config)
     store = RunStore(args.runs_dir)
     run = store.create_run(
-        kind=f"{args.model}-{args.preset}",
+        name=f"{args.model}-{args.preset}",
         model_config=config_to_dict(model_config),
         train_config=train_config.to_dict(),
         class_names=data.class_names,
@@ -388,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         return args.handler(args)
-    except (ValueError, OSError) as error:  # VitcoreError is a ValueError: one clear line
+    except (ValueError, OSError, argparse.ArgumentTypeError) as error:  # VitcoreError is a ValueError
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -1,0 +1,131 @@
+"""The command line: real files in, one clear line and a non-zero exit on bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from vitcore.cli import main
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def tiny_synth_folder(tmp_path_factory) -> Path:
+    """A 5-class folder dataset rendered by `data synth` (8 train + 4 val per class)."""
+    out = tmp_path_factory.mktemp("synth")
+    assert main(["data", "synth", "--out", str(out), "--train-per-class", "8", "--val-per-class", "4", "--seed", "3"]) == 0
+    return out
+
+
+def test_module_entry_point_prints_help():
+    result = subprocess.run(
+        [sys.executable, "-m", "vitcore", "--help"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0
+    for command in ("data", "train", "eval", "predict"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["data", "report", "/no/such/folder"], "path does not exist: /no/such/folder"),
+        (["train", "--model", "transformer"], "invalid choice"),
+        (["train", "--epochs", "zero"], "expected a whole number"),
+        (["train", "--epochs", "-1"], "expected a number above 0"),
+        (["train", "--data", "/no/such/folder"], "path does not exist"),
+        (["predict", "some-run", "/no/such/image.jpg"], "path does not exist"),
+        (["eval", "no-such-run"], "no-such-run"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_give_one_clear_line(capsys, tmp_path, argv, expected):
+    code, out, err = run_cli(capsys, *argv, *(["--runs-dir", str(tmp_path)] if argv[0] in ("eval",) else []))
+    assert code == 2
+    lines = [line for line in err.strip().splitlines() if line]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    assert expected in lines[0]
+    assert "Traceback" not in err
+
+
+def test_data_report_on_synth_folder(capsys, tiny_synth_folder):
+    code, out, _ = run_cli(capsys, "data", "report", str(tiny_synth_folder), "--json")
+    assert code == 0
+    report = json.loads(out)
+    text = json.dumps(report)
+    for class_name in ("airplane", "bus", "cat", "dog", "pizza"):
+        assert class_name in text
+
+
+def test_data_report_rejects_wrong_layout(capsys, tmp_path):
+    (tmp_path / "just-a-folder").mkdir()
+    code, _, err = run_cli(capsys, "data", "report", str(tmp_path / "just-a-folder"))
+    assert code == 2
+    assert "train" in err
+
+
+def test_build_coco_from_local_images(capsys, tmp_path, coco_tiny_root):
+    out = tmp_path / "coco5"
+    code, stdout, err = run_cli(
+        capsys,
+        "data", "build-coco", str(coco_tiny_root / "annotations" / "instances_val2017.json"),
+        "--images", str(coco_tiny_root / "val2017"), "--out", str(out),
+        "--train-per-class", "1", "--val-per-class", "1", "--allow-fewer",
+    )
+    assert code == 0, err
+    assert (out / "manifest.json").is_file()
+    assert sorted(path.name for path in (out / "train").iterdir()) == ["airplane", "bus", "cat", "dog", "pizza"]
+
+
+def test_build_coco_unknown_class_is_one_line(capsys, tmp_path, coco_tiny_root):
+    code, _, err = run_cli(
+        capsys,
+        "data", "build-coco", str(coco_tiny_root / "annotations" / "instances_val2017.json"),
+        "--images", str(coco_tiny_root / "val2017"), "--out", str(tmp_path / "x"), "--classes", "airplane", "unicorn",
+    )
+    assert code == 2
+    assert "unicorn" in err and len(err.strip().splitlines()) == 1
+
+
+def test_train_eval_predict_round_trip(capsys, tmp_path, tiny_synth_folder):
+    runs = tmp_path / "runs"
+    code, out, err = run_cli(
+        capsys, "train", "--model", "vit", "--preset", "classroom", "--data", str(tiny_synth_folder),
+        "--epochs", "1", "--batch-size", "8", "--runs-dir", str(runs), "--attention", "einsum",
+    )
+    assert code == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["status"] == "finished"
+    run_id = summary["run"]
+    assert (runs / run_id / "metrics.jsonl").is_file()
+
+    code, out, err = run_cli(capsys, "eval", run_id, "--runs-dir", str(runs), "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert 0.0 <= result["accuracy"] <= 1.0
+    assert len(result["confusion"]) == 5 and sum(map(sum, result["confusion"])) == 20
+
+    photo = tmp_path / "photo.jpg"
+    Image.new("RGB", (120, 90), (200, 30, 30)).save(photo, "JPEG")
+    overlay = tmp_path / "overlay.png"
+    code, out, err = run_cli(capsys, "predict", run_id, str(photo), "--runs-dir", str(runs), "--overlay", str(overlay))
+    assert code == 0, err
+    assert out.startswith("1. ")
+    with Image.open(overlay) as rendered:
+        assert rendered.size == (120, 90)
+
+    not_an_image = tmp_path / "notes.jpg"
+    not_an_image.write_text("definitely not a JPEG")
+    code, _, err = run_cli(capsys, "predict", run_id, str(not_an_image), "--runs-dir", str(runs))
+    assert code == 2 and len(err.strip().splitlines()) == 1
