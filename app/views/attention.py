@@ -1,0 +1,144 @@
+"""Attention: what does a trained ViT look at when it classifies one picture?"""
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from app import run_tools, state
+from app.components import charts
+from app.uploads import UPLOAD_TYPES, read_uploaded_image
+from vitcore.errors import VitcoreError
+
+st.title(":material/visibility: Attention")
+st.markdown(
+    "A Vision Transformer cuts the image into a 4×4 grid of 16-pixel patches and lets every token *attend* to every other. "
+    "Here you pick a trained ViT and a picture, and look at those attention weights: per layer and head, as a full "
+    "token×token matrix, rolled out through all layers, and painted over the picture."
+)
+
+store = state.get_run_store()
+device = state.get_device()
+vit_runs = [info for info in run_tools.list_runs(store) if info.model_kind == "vit" and info.has_checkpoint]
+if not vit_runs:
+    st.info("No ViT run with a checkpoint yet — start one on the **Train** page (or use the one-click button on **Home**).")
+    st.page_link("views/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+# ------------------------------------------------------------------ pick run + image
+labels = {info.run_id: info.label for info in vit_runs}
+run_ids = list(labels)
+remembered = state.selected_run()
+default_index = run_ids.index(remembered) if remembered in run_ids else 0
+run_id = st.selectbox("ViT run", run_ids, index=default_index, format_func=labels.get, key="attention_run")
+state.set_selected_run(run_id)
+info = next(item for item in vit_runs if item.run_id == run_id)
+
+try:
+    model, model_config, class_names = state.load_run_model(run_id, info.checkpoint_mtime)
+except VitcoreError as error:
+    st.error(str(error))
+    st.stop()
+image_size = int(getattr(model_config, "image_size", 64))
+st.caption(f"Run `{run_id}` · {info.description} · status **{info.status}** · classes: {', '.join(class_names)}")
+
+choice = st.radio("Picture", ["validation image", "upload your own"], horizontal=True, key="attention_source")
+picture: Image.Image | None = None
+mask = None
+true_label = None
+if choice == "validation image":
+    data = state.active_dataset()
+    if list(data.class_names) != list(class_names):
+        st.warning(
+            "The active dataset's classes differ from this run's classes; predictions are still shown with the run's class names. "
+            "Switch the dataset on the Data page to the one this run was trained on."
+        )
+    count = len(data.val)
+    if count == 0:
+        st.info("The active dataset has no validation images.")
+        st.stop()
+    index = st.slider("validation image #", 0, count - 1, 0, key="attention_val_index") if count > 1 else 0
+    pixels = data.val.images[index].permute(1, 2, 0).cpu().numpy()  # (S, S, 3) uint8
+    picture = Image.fromarray(np.ascontiguousarray(pixels))
+    true_label = data.class_names[int(data.val.labels[index])]
+    if data.val.masks is not None:
+        mask = data.val.masks[index].cpu().numpy()  # (S, S) bool
+else:
+    upload = st.file_uploader(
+        "JPEG, PNG, WebP or a still GIF (up to 20 MB)", type=UPLOAD_TYPES, key="attention_upload"
+    )
+    if upload is None:
+        st.info("Choose a picture to classify; any size and colour mode works (it is resized to 64×64 like the training data).")
+        st.stop()
+    try:
+        picture = read_uploaded_image(upload.getvalue(), upload.name)
+    except VitcoreError as error:
+        st.error(str(error))
+        st.stop()
+
+try:
+    prediction = run_tools.predict(model, picture, class_names, image_size, device)
+except VitcoreError as error:
+    st.error(str(error))
+    st.stop()
+maps = prediction.attention
+
+# ------------------------------------------------------------------ prediction + overlay
+left, middle, right = st.columns([1, 1, 1.3])
+with left:
+    st.subheader("The picture")
+    st.image(picture, width="stretch", caption=f"true class: {true_label}" if true_label else "your upload")
+    st.caption(f"The model sees it resized to {image_size}×{image_size} pixels, as during training.")
+with middle:
+    st.subheader("Attention on the picture")
+    opacity = st.slider("overlay opacity", 0.0, 1.0, 0.5, 0.05, key="attention_opacity")
+    heat_source = st.radio("heat map", ["rollout", "last layer (mean of heads)"], horizontal=True, key="attention_heat")
+    heat = maps.rollout if heat_source == "rollout" else maps.layer_mean(-1)
+    st.image(run_tools.overlay(picture, heat, opacity), width="stretch")
+    st.caption(
+        "Bright = the patches the classifier token draws most from. Rollout multiplies the attention of all layers "
+        "(plus the residual path), so it shows which *input* patches finally reach the CLS token."
+    )
+with right:
+    st.subheader(f"Prediction: {prediction.predicted}")
+    st.plotly_chart(charts.probability_bar(prediction.probabilities, class_names), key="attention_probs")
+    st.caption("Softmax probabilities of the final layer. A confident wrong answer is as informative as a right one.")
+    if mask is not None:
+        score = run_tools.localization(maps.rollout, mask)
+        metric_left, metric_right = st.columns(2)
+        metric_left.metric("attention on the object", f"{score.mass_on_mask:.0%}", f"{score.mass_on_mask - score.chance_level:+.0%} vs chance")
+        metric_right.metric("chance (object's area)", f"{score.chance_level:.0%}")
+        st.caption(
+            "Localization score: the share of rollout attention that falls on the object's pixels. "
+            "A model that looked everywhere equally would score the object's area fraction (chance)."
+        )
+
+# ------------------------------------------------------------------ layers x heads
+st.subheader("Every layer and head: where does the CLS token look?")
+st.caption(
+    "Row = layer (L1 is closest to the pixels), column = head. Each small 4×4 map is the CLS token's attention row over the "
+    "16 patches, renormalised to sum to 1. Early layers are often diffuse; later heads specialise."
+    if maps.num_prefix_tokens
+    else "This model has no CLS token (sequence pooling): each map shows the mean attention each patch receives."
+)
+st.plotly_chart(charts.attention_grid(maps.cls_to_patch), key="attention_grid")
+
+left, right = st.columns([1, 1])
+with left:
+    st.subheader("Full token × token matrix")
+    layer = st.selectbox("layer", list(range(1, maps.num_layers + 1)), index=maps.num_layers - 1, key="attention_layer")
+    head = st.selectbox("head", list(range(1, maps.num_heads + 1)), key="attention_head")
+    st.plotly_chart(
+        charts.token_matrix(maps.full[layer - 1, head - 1], maps.num_prefix_tokens, f"layer {layer}, head {head}"),
+        key="attention_tokens",
+    )
+    st.caption(
+        "Row i = query token i, column j = key token j; every row sums to 1. The first row/column is CLS, then patches "
+        "p0…p15 in reading order (left to right, top to bottom)."
+    )
+with right:
+    st.subheader("Attention rollout")
+    st.plotly_chart(charts.single_heatmap(maps.rollout, "rollout over all layers (4×4 patches)"), key="attention_rollout")
+    st.caption(
+        "Rollout (Abnar & Zuidema, 2020) averages the heads of each layer, adds the identity for the residual connection "
+        "and multiplies the layers together; the CLS row over the patches is shown."
+    )

@@ -1,0 +1,100 @@
+"""Home: what the app teaches, the active dataset, the device, and one-click training."""
+
+import streamlit as st
+
+from app import run_tools, state, training
+from app.components.live import progress_line
+from vitcore.device import describe_device
+from vitcore.errors import VitcoreError
+
+st.title(":material/school: ViT Classroom")
+st.markdown(
+    "Build, train and look inside a **Vision Transformer** and a **CNN** on small 64×64 images, live in class.\n\n"
+    "- **Data** – see the images, count the classes, catch greyscale, multi-label and leaked files.\n"
+    "- **Train** – pick a recipe, watch loss and accuracy move, see overfitting as the gap between train and val.\n"
+    "- **Attention** – what does each layer and head of the ViT look at?\n"
+    "- **Compare** – ViT vs CNN: confusion matrices, per-class accuracy, the images they get wrong.\n"
+    "- **Attention lab** – three ways to code self-attention, and the homework's bugs one switch at a time."
+)
+
+owner = state.owner_id()
+store = state.get_run_store()
+registry = state.get_job_registry()
+device = state.get_device()
+
+# ------------------------------------------------------------------ dataset + device
+data_column, device_column = st.columns([3, 2])
+with data_column:
+    st.subheader("Active dataset")
+    source = state.active_source()
+    try:
+        data = state.active_dataset()
+    except VitcoreError as error:
+        st.error(str(error))
+        st.stop()
+    if source == state.SYNTHETIC_SOURCE:
+        st.info(
+            "You are using the **embedded synthetic dataset**: five classes of drawn objects on backgrounds, with an object "
+            "mask for every image (so we can score where attention lands). To use real photos, choose a folder or build one "
+            "from COCO on the **Data** page."
+        )
+    st.markdown(f"**{data.source}**")
+    st.caption(
+        f"{len(data.class_names)} classes ({', '.join(data.class_names)}) · {len(data.train)} training and "
+        f"{len(data.val)} validation images of {data.image_size}×{data.image_size} pixels · id `{data.dataset_id}`"
+    )
+    st.page_link("views/data.py", label="Change or inspect the data", icon=":material/photo_library:")
+with device_column:
+    st.subheader("Device")
+    st.metric("training runs on", describe_device(device))
+    if device.type == "cpu":
+        st.caption("No GPU found: the classroom presets are sized to train on a CPU in minutes; the big ones will be slow.")
+    else:
+        st.caption("A GPU is available: every preset trains quickly here.")
+
+# ------------------------------------------------------------------ one click
+st.subheader("Train a ViT and a CNN on this data")
+st.markdown(
+    "One click trains the **vit/classroom** recipe and then the **cnn/hw4** recipe on the active dataset, one after the "
+    "other, so you can compare them on the Compare page. Everyone connected sees the runs; only you can stop them."
+)
+if st.button("Train a ViT and a CNN on this data", type="primary", key="home_train_both"):
+    try:
+        run_ids = training.start_queue(store, registry, owner, data, training.classroom_requests(data))
+    except VitcoreError as error:
+        st.error(str(error))
+    else:
+        st.session_state["home_queue"] = run_ids
+        state.set_selected_run(run_ids[0])
+        st.toast("Training started: ViT first, then the CNN.")
+
+
+@st.fragment(run_every=1.5)
+def home_progress() -> None:
+    """Progress of this session's one-click runs, refreshed every 1.5 s."""
+    run_ids = st.session_state.get("home_queue", [])
+    if not run_ids:
+        active = [entry for entry in registry.entries() if registry.is_alive(entry.run_id)]
+        if active:
+            st.caption(f"{len(active)} run(s) are training on this server right now; see the Train page.")
+        else:
+            st.caption("No training started from this page yet.")
+        return
+    for run_id in run_ids:
+        entry = registry.get(run_id)
+        if entry is not None:
+            progress_line(run_id, entry.job.snapshot())
+        else:  # the server restarted: read the folder
+            info = next((item for item in run_tools.list_runs(store) if item.run_id == run_id), None)
+            if info is not None:
+                st.progress(min(1.0, info.epochs_completed / max(info.epochs_planned, 1)), text=f"{run_id} · {info.status}")
+    if any(registry.can_stop(run_id, owner) for run_id in run_ids):
+        if st.button("Stop these runs", key="home_stop"):
+            for run_id in run_ids:
+                registry.stop(run_id, owner)
+            st.toast("Stopping… a checkpoint is saved first, so you can resume later.")
+    elif all(not registry.is_alive(run_id) for run_id in run_ids):
+        st.success("Done. Compare the two models on the **Compare** page, or look inside the ViT on the **Attention** page.")
+
+
+home_progress()

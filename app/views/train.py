@@ -1,0 +1,246 @@
+"""Train: pick a recipe, see its size and cost, train in the background, watch it live."""
+
+import dataclasses
+
+import pandas as pd
+import streamlit as st
+
+from app import run_tools, state, training
+from app.components import charts
+from app.components.live import progress_line, snapshot_iterations
+from app.estimates import estimate_training_seconds, format_count, format_seconds, measure_matmul_flops, model_cost
+from vitcore.errors import VitcoreError
+from vitcore.presets import list_presets
+from vitcore.train.config import AUGMENTATIONS
+
+HOMEWORK_CPU_WARNING_PARAMS = 100_000_000  # warn above this many parameters when training on a CPU
+
+st.title(":material/model_training: Train")
+st.markdown(
+    "Choose a model and a recipe. The numbers below update **before** you start: how many weights the model has and "
+    "roughly how long training will take on this machine. Training runs in the background; you can leave the page, "
+    "refresh or open it on another computer and the run keeps going."
+)
+
+owner = state.owner_id()
+store = state.get_run_store()
+registry = state.get_job_registry()
+device = state.get_device()
+try:
+    data = state.active_dataset()
+except VitcoreError as error:
+    st.error(str(error))
+    st.stop()
+
+
+@st.cache_resource(show_spinner=False)
+def device_flops(device_text: str) -> float:
+    """Measured matmul FLOP/s of the training device (once per server)."""
+    import torch
+
+    return measure_matmul_flops(torch.device(device_text))
+
+
+@st.cache_data(show_spinner=False)
+def cached_cost(model_config_text: str, model_kind: str):
+    """Parameter count and FLOPs of a model config (built on the meta device, never allocated)."""
+    from vitcore.models.config import model_config_from_dict
+    import json
+
+    return model_cost(model_config_from_dict(json.loads(model_config_text)))
+
+
+# ------------------------------------------------------------------ recipe
+recipe_column, cost_column = st.columns([3, 2])
+with recipe_column:
+    st.subheader("1 · Recipe")
+    kind = st.radio("model", ["vit", "cnn"], horizontal=True, format_func={"vit": "Vision Transformer", "cnn": "CNN"}.get, key="train_kind")
+    preset_names = list_presets(kind)
+    default_preset = "classroom" if "classroom" in preset_names else preset_names[0]
+    preset_name = st.selectbox("preset", preset_names, index=preset_names.index(default_preset), key=f"train_preset_{kind}")
+    preset = training.preset_for_data(kind, preset_name, data)
+    st.caption(preset.description)
+    model_config = preset.model_config
+    if kind == "vit" and model_config.homework_bugs is None:
+        attention = st.selectbox(
+            "attention implementation",
+            ["loop", "einsum", "fused"],
+            index=["loop", "einsum", "fused"].index(model_config.attention),
+            key=f"train_attention_{preset_name}",
+            help="Same numbers, different code (see the Attention lab): loop is slowest, fused fastest.",
+        )
+        model_config = dataclasses.replace(model_config, attention=attention)
+    base = preset.train_config
+    suffix = f"{kind}_{preset_name}"  # widget keys per preset, so switching presets shows that preset's defaults
+    first, second, third = st.columns(3)
+    epochs = first.number_input("epochs", 1, 500, int(base.epochs), key=f"train_epochs_{suffix}")
+    batch_size = second.number_input("batch size", 1, 4096, int(base.batch_size), key=f"train_batch_{suffix}")
+    seed = third.number_input("seed", 0, 1_000_000, int(base.seed), key=f"train_seed_{suffix}")
+    lr = first.number_input("learning rate", 1e-6, 10.0, float(base.lr), format="%.6f", key=f"train_lr_{suffix}")
+    weight_decay = second.number_input("weight decay", 0.0, 1.0, float(base.weight_decay), format="%.4f", key=f"train_wd_{suffix}")
+    label_smoothing = third.number_input("label smoothing", 0.0, 0.9, float(base.label_smoothing), step=0.05, key=f"train_ls_{suffix}")
+    augmentation = first.selectbox("augmentation", list(AUGMENTATIONS), index=list(AUGMENTATIONS).index(base.augmentation), key=f"train_aug_{suffix}")
+    max_batches = second.number_input(
+        "max batches per epoch (0 = all)", 0, 100_000, int(base.max_train_batches_per_epoch or 0), key=f"train_maxb_{suffix}",
+        help="A quick demo: stop each epoch after this many batches.",
+    )
+    try:
+        train_config = dataclasses.replace(
+            base,
+            epochs=int(epochs),
+            batch_size=int(batch_size),
+            seed=int(seed),
+            lr=float(lr),
+            weight_decay=float(weight_decay),
+            label_smoothing=float(label_smoothing),
+            augmentation=augmentation,
+            max_train_batches_per_epoch=int(max_batches) or None,
+        )
+    except ValueError as error:
+        st.error(str(error))
+        st.stop()
+
+with cost_column:
+    st.subheader("2 · Before you start")
+    import json
+
+    from vitcore.models.config import config_to_dict
+
+    cost = cached_cost(json.dumps(config_to_dict(model_config), sort_keys=True), kind)
+    steps = -(-len(data.train) // int(batch_size))
+    if train_config.max_train_batches_per_epoch:
+        steps = min(steps, train_config.max_train_batches_per_epoch)
+    images_per_epoch = steps * int(batch_size)
+    seconds = estimate_training_seconds(cost, images_per_epoch, int(epochs), device_flops(str(device)))
+    left, right = st.columns(2)
+    left.metric("parameters", format_count(cost.parameters))
+    right.metric("estimated time", format_seconds(seconds))
+    st.caption(
+        f"{steps} steps per epoch × {int(epochs)} epochs on {len(data.train)} training images. The parameter count is "
+        "computed on PyTorch's meta device (no memory used); the time is a rough rule: FLOPs of the model × images ÷ "
+        "the measured speed of this device."
+    )
+    if cost.parameters > HOMEWORK_CPU_WARNING_PARAMS and device.type == "cpu":
+        st.warning(
+            f"This model has {format_count(cost.parameters)} parameters (the homework's flattened-sequence layers). "
+            "On a CPU it needs several GB of memory and may take hours; use a GPU or the classroom preset."
+        )
+    if st.button("Start training", type="primary", key="train_start"):
+        try:
+            run_id = training.start_job(
+                store, registry, owner, data, training.JobRequest(model_config, train_config, f"{kind}-{preset_name}")
+            )
+        except VitcoreError as error:
+            st.error(str(error))
+        else:
+            state.set_selected_run(run_id)
+            st.session_state["train_watch"] = run_id
+            st.session_state["train_watch_select"] = run_id  # the selectbox below is not created yet in this run
+            st.toast(f"Started {run_id}")
+
+# ------------------------------------------------------------------ live view
+st.subheader("3 · Live")
+runs = run_tools.list_runs(store)
+if not runs:
+    st.info("No runs yet — choose a recipe above and press **Start training** (or use the one-click button on Home).")
+    st.stop()
+labels = {info.run_id: info.label for info in runs}
+run_ids = list(labels)
+remembered = st.session_state.get("train_watch") or state.selected_run()
+if st.session_state.get("train_watch_select") not in run_ids:  # first visit, or the remembered run is gone
+    st.session_state["train_watch_select"] = remembered if remembered in run_ids else run_ids[0]
+watched = st.selectbox("watch run", run_ids, format_func=labels.get, key="train_watch_select")
+st.session_state["train_watch"] = watched
+state.set_selected_run(watched)
+
+
+@st.fragment(run_every=1.5)
+def live_view(run_id: str) -> None:
+    """Progress, stop button and live charts of one run; re-runs every 1.5 s by itself."""
+    entry = registry.get(run_id)
+    run = store.get(run_id)
+    epochs = run_tools.epoch_frame(run.read_metrics())
+    status = run.status()
+    if entry is not None:
+        snapshot = entry.job.snapshot()
+        progress_line(run_id, snapshot)
+        iterations = snapshot_iterations(snapshot)
+        if registry.can_stop(run_id, owner):
+            if st.button("Stop", key=f"train_stop_{run_id}", help="Stops before the next step and saves a checkpoint."):
+                registry.stop(run_id, owner)
+                st.toast("Stopping…")
+        elif registry.is_alive(run_id):
+            st.caption("Started from another browser session: only that session can stop it.")
+    else:
+        iterations = pd.DataFrame(columns=["progress", "loss", "running_acc"])
+        planned = max(int(run.config().get("train_config", {}).get("epochs", 1) or 1), 1)
+        st.progress(min(1.0, len(epochs) / planned), text=f"{run_id} · {status.get('status')} · {len(epochs)}/{planned} epochs · {status.get('message', '')}")
+    chart_left, chart_right = st.columns(2)
+    with chart_left:
+        if iterations.empty:
+            st.caption("Per-iteration loss is shown while a run trains in this server process.")
+        else:
+            st.plotly_chart(charts.iteration_curves({run_id: iterations}, smooth=5), key=f"train_iter_{run_id}")
+            st.caption("Loss should fall and running accuracy rise; noisy curves are normal with small batches.")
+    with chart_right:
+        if epochs.empty:
+            st.caption("Per-epoch train and validation accuracy appear after the first epoch.")
+        else:
+            st.plotly_chart(charts.epoch_accuracy({run_id: epochs}), key=f"train_epochs_{run_id}")
+            st.caption("Dashed = train, solid = validation. When train keeps rising and val stalls, the model overfits.")
+
+
+live_view(watched)
+
+# ------------------------------------------------------------------ overlay
+st.subheader("4 · Overlay several runs")
+overlay_ids = st.multiselect("runs", run_ids, default=run_ids[: min(2, len(run_ids))], format_func=labels.get, key="train_overlay")
+if overlay_ids:
+    frames = {labels[run_id]: run_tools.epoch_frame(store.get(run_id).read_metrics()) for run_id in overlay_ids}
+    st.plotly_chart(charts.epoch_accuracy(frames), key="train_overlay_chart")
+    st.caption("Each colour is one run; compare recipes on the same axes (dashed = train, solid = val).")
+
+# ------------------------------------------------------------------ run table
+st.subheader("5 · All runs")
+table = pd.DataFrame(
+    [
+        {
+            "run": info.run_id,
+            "model": info.model_kind,
+            "status": info.status,
+            "epochs": f"{info.epochs_completed}/{info.epochs_planned or '?'}",
+            "val acc": info.last_val_acc,
+            "checkpoint": "yes" if info.has_checkpoint else "no",
+            "message": info.error or info.message,
+        }
+        for info in runs
+    ]
+)
+st.dataframe(table, hide_index=True, column_config={"val acc": st.column_config.NumberColumn(format="percent")})
+selected_info = next(info for info in runs if info.run_id == watched)
+action_left, action_mid, action_right = st.columns(3)
+with action_left:
+    can_resume = selected_info.status in ("stopped", "interrupted") and selected_info.has_checkpoint and not registry.is_alive(watched)
+    if st.button("Resume this run", disabled=not can_resume, key="train_resume", help="Continue from the last checkpoint."):
+        try:
+            training.resume_job(store, registry, owner, data, watched)
+        except VitcoreError as error:
+            st.error(str(error))
+        else:
+            st.toast(f"Resumed {watched}")
+            st.rerun()
+with action_mid:
+    run = store.get(watched)
+    if selected_info.has_checkpoint and not registry.is_alive(watched):
+        st.download_button(
+            "Download checkpoint", data=run.checkpoint_path.read_bytes(), file_name=f"{watched}.pt",
+            mime="application/octet-stream", key="train_download_ckpt", on_click="ignore",
+        )
+    else:
+        st.caption("The checkpoint can be downloaded once the run is not training.")
+with action_right:
+    records = run.read_metrics()
+    st.download_button(
+        "Download metrics (CSV)", data=run_tools.metrics_csv(records), file_name=f"{watched}-metrics.csv",
+        mime="text/csv", key="train_download_csv", disabled=not records, on_click="ignore",
+    )

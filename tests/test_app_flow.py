@@ -1,0 +1,207 @@
+"""End-to-end dashboard flows with AppTest and real (tiny) training runs in background threads."""
+
+import io
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from app.paths import REPO_ROOT
+from test_app_units import BAD_UPLOADS, jpeg_bytes, png16_bytes
+
+HOME = str(REPO_ROOT / "app" / "Home.py")
+TINY_OVERRIDES = '{"epochs": 1, "batch_size": 8, "max_train_batches_per_epoch": 2, "eval_batch_size": 64}'
+
+
+def new_app() -> AppTest:
+    return AppTest.from_file(HOME, default_timeout=120)
+
+
+def assert_clean(at: AppTest):
+    assert not at.exception, [item.value for item in at.exception]
+
+
+def wait_until(condition, at: AppTest | None = None, timeout: float = 120.0, rerun_every: float = 1.5):
+    """Poll until condition() is true, re-running the app every `rerun_every` s like the live fragment does."""
+    deadline = time.monotonic() + timeout
+    last_rerun = time.monotonic()
+    while time.monotonic() < deadline:
+        if at is not None and time.monotonic() - last_rerun >= rerun_every:
+            at.run()
+            assert_clean(at)
+            last_rerun = time.monotonic()
+        if condition():
+            if at is not None:
+                at.run()
+                assert_clean(at)
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for the background job")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Press Home's one-click button once: a tiny ViT then a tiny CNN on a tiny synthetic set."""
+    root = tmp_path_factory.mktemp("app_flow")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VIT_CLASSROOM_RUNS", str(root / "runs"))
+        patch.setenv("VIT_CLASSROOM_CACHE", str(root / "cache"))
+        patch.setenv("VIT_CLASSROOM_SYNTH_PER_CLASS", "4")
+        patch.setenv("VIT_CLASSROOM_DATA_ROOTS", str(root))
+        patch.setenv("VIT_CLASSROOM_TRAIN_OVERRIDES", TINY_OVERRIDES)
+        from app.state import get_job_registry, get_run_store
+
+        at = new_app().run()
+        assert_clean(at)
+        at.button(key="home_train_both").click().run()
+        assert_clean(at)
+        run_ids = at.session_state["home_queue"]
+        registry = get_job_registry()
+        wait_until(lambda: all(not registry.is_alive(run_id) for run_id in run_ids), at)
+        store = get_run_store()
+        yield {"at": at, "run_ids": run_ids, "store": store, "registry": registry}
+        registry.stop_all()
+
+
+def test_home_one_click_trains_the_vit_then_the_cnn(trained):
+    store, (vit_id, cnn_id) = trained["store"], trained["run_ids"]
+    assert store.get(vit_id).config()["model_config"]["kind"] == "vit"
+    assert store.get(cnn_id).config()["model_config"]["kind"] == "cnn"
+    for run_id in (vit_id, cnn_id):
+        assert store.get(run_id).status()["status"] == "finished"
+        assert store.get(run_id).has_checkpoint
+    vit_end = store.get(vit_id).read_metrics()[-1]["time"]
+    cnn_epoch = store.get(cnn_id).read_metrics()[0]
+    assert cnn_epoch["time"] - cnn_epoch["seconds"] >= vit_end - 0.5  # queued: the CNN trained after the ViT
+    at = trained["at"]
+    assert any("Done" in item.value for item in at.success)
+
+
+def test_attention_page_explains_a_validation_image(trained):
+    at = trained["at"]
+    at.switch_page("views/attention.py").run()
+    assert_clean(at)
+    assert not at.error
+    assert at.selectbox(key="attention_run").value == trained["run_ids"][0]
+    subheaders = [item.value for item in at.subheader]
+    assert any(text.startswith("Prediction: ") for text in subheaders)
+    assert "attention on the object" in [metric.label for metric in at.metric]  # synthetic masks -> localization score
+    chance = {metric.label: metric.value for metric in at.metric}["chance (object's area)"]
+    assert 0 < int(chance.rstrip("%")) < 100
+    at.slider(key="attention_val_index").set_value(3).run()
+    at.slider(key="attention_opacity").set_value(0.8).run()
+    at.selectbox(key="attention_layer").set_value(1).run()
+    at.radio(key="attention_heat").set_value("last layer (mean of heads)").run()
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) >= 4  # probabilities, layer x head grid, token matrix, rollout
+
+
+def test_attention_page_handles_good_and_bad_uploads(trained):
+    at = trained["at"]
+    at.switch_page("views/attention.py").run()
+    at.radio(key="attention_source").set_value("upload your own").run()
+    assert_clean(at)
+    assert any("Choose a picture" in item.value for item in at.info)
+    good = {"photo.jpg": jpeg_bytes(), "cmyk.jpg": jpeg_bytes("CMYK"), "deep.png": png16_bytes()}
+    for name, payload in good.items():
+        at.file_uploader(key="attention_upload").set_value((name, payload, "image/jpeg")).run()
+        assert_clean(at)
+        assert not at.error, (name, [item.value for item in at.error])
+        assert any(item.value.startswith("Prediction: ") for item in at.subheader)
+    for case, payload in BAD_UPLOADS.items():
+        at.file_uploader(key="attention_upload").set_value(("bad.jpg", payload, "image/jpeg")).run()
+        assert_clean(at)
+        assert len(at.error) == 1, case
+        assert at.error[0].value and "Traceback" not in at.error[0].value
+        assert at.radio(key="attention_source").value == "upload your own"  # page stays usable
+
+
+def test_compare_page_shows_shared_scale_confusion_matrices(trained):
+    at = trained["at"]
+    at.switch_page("views/compare.py").run()
+    assert_clean(at)
+    assert not at.error
+    table = at.dataframe[0].value
+    assert table["class"].iloc[0] == "overall"
+    assert list(table.columns[:3]) == ["class", "ViT", "CNN"]
+    assert ((table["ViT"] >= 0) & (table["ViT"] <= 1)).all()
+    charts = at.get("plotly_chart")
+    assert len(charts) == 3  # two matrices + learning curves
+    import json
+
+    specs = [json.loads(chart.proto.spec) for chart in charts[:2]]
+    scales = {(spec["data"][0]["zmin"], spec["data"][0]["zmax"]) for spec in specs}
+    assert len(scales) == 1  # identical colour scale
+    assert specs[0]["data"][0]["x"] == specs[1]["data"][0]["x"]  # identical class order
+    at.toggle(key="compare_normalised").set_value(True).run()
+    assert_clean(at)
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")[:2]]
+    assert all(spec["data"][0]["zmax"] == 1.0 for spec in specs)
+    cells = at.selectbox(key="compare_cell_select")
+    cells.set_value(("CNN", cells.value[1], cells.value[1])).run()  # a diagonal cell
+    assert_clean(at)
+
+
+def test_train_page_starts_stops_resumes_and_finishes_a_run(trained):
+    from app.state import get_job_registry
+
+    at = trained["at"]
+    store = trained["store"]
+    at.switch_page("views/train.py").run()
+    assert_clean(at)
+    at.radio(key="train_kind").set_value("cnn").run()
+    at.selectbox(key="train_preset_cnn").set_value("hw4").run()
+    at.number_input(key="train_epochs_cnn_hw4").set_value(200).run()
+    at.button(key="train_start").click().run()
+    assert_clean(at)
+    run_id = at.session_state["train_watch"]
+    assert run_id not in trained["run_ids"]
+    registry = get_job_registry()
+    assert registry.get(run_id).owner_id == at.session_state["owner_id"]
+
+    other_session = new_app()
+    other_session.switch_page("views/train.py").run()
+    other_session.selectbox(key="train_watch_select").set_value(run_id).run()
+    assert_clean(other_session)
+    if registry.is_alive(run_id):
+        assert not [button for button in other_session.button if button.key == f"train_stop_{run_id}"]
+
+    at.run()
+    stop_buttons = [button for button in at.button if button.key == f"train_stop_{run_id}"]
+    if stop_buttons:  # still running: stop it, then resume it
+        stop_buttons[0].click().run()
+        wait_until(lambda: not registry.is_alive(run_id), at)
+        assert store.get(run_id).status()["status"] == "stopped"
+        at.run()
+        assert not at.button(key="train_resume").disabled
+        at.button(key="train_resume").click().run()
+        assert_clean(at)
+        registry.stop(run_id, at.session_state["owner_id"])
+        wait_until(lambda: not registry.is_alive(run_id), at)
+    status = store.get(run_id).status()["status"]
+    assert status in ("stopped", "finished")
+    table = at.dataframe[0].value
+    assert run_id in list(table["run"])
+    downloads = {button.key for button in at.get("download_button")}
+    assert {"train_download_ckpt", "train_download_csv"} <= downloads
+
+
+def test_train_page_tiny_run_finishes_with_live_charts(trained):
+    at = trained["at"]
+    store = trained["store"]
+    at.switch_page("views/train.py").run()
+    at.radio(key="train_kind").set_value("cnn").run()
+    at.number_input(key="train_epochs_cnn_hw4").set_value(2).run()
+    at.number_input(key="train_maxb_cnn_hw4").set_value(2).run()
+    at.button(key="train_start").click().run()
+    run_id = at.session_state["train_watch"]
+    wait_until(lambda: store.get(run_id).status()["status"] == "finished", at)
+    at.run()
+    assert_clean(at)
+    assert len(store.get(run_id).read_metrics()) == 2
+    progress_texts = [item.proto.text for item in at.get("progress")]
+    assert any(run_id in text and "finished" in text for text in progress_texts)
+    assert len(at.get("plotly_chart")) >= 2  # live iteration curves + per-epoch accuracy
+    assert at.query_params["run"] in (run_id, [run_id])

@@ -1,0 +1,149 @@
+"""Every dashboard page renders with AppTest, and the widgets that need no training work."""
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from app.paths import REPO_ROOT
+
+HOME = str(REPO_ROOT / "app" / "Home.py")
+PAGES = ["views/home.py", "views/data.py", "views/train.py", "views/attention.py", "views/compare.py", "views/attention_lab.py"]
+
+
+@pytest.fixture
+def app_env(tmp_path, monkeypatch):
+    """Empty run folder, private cache, tiny synthetic set, one allowed data root."""
+    data_root = tmp_path / "data_root"
+    data_root.mkdir()
+    monkeypatch.setenv("VIT_CLASSROOM_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("VIT_CLASSROOM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("VIT_CLASSROOM_SYNTH_PER_CLASS", "4")
+    monkeypatch.setenv("VIT_CLASSROOM_DATA_ROOTS", str(data_root))
+    return data_root
+
+
+def write_folder_dataset(root, classes=("cat", "dog"), per_split=3):
+    """A real ROOT/{train,val}/<class>/*.jpg folder with distinct JPEG files, plus one leaked name."""
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for label, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for index in range(per_split):
+                pixels = rng.integers(0, 255, size=(48, 48, 3), dtype=np.uint8)
+                pixels[..., label] = 255
+                Image.fromarray(pixels).save(folder / f"{split}_{name}_{index}.jpg", quality=90)
+    leaked = Image.fromarray(np.full((48, 48, 3), 128, dtype=np.uint8))
+    leaked.save(root / "train" / classes[0] / "shared.jpg")
+    leaked.save(root / "val" / classes[0] / "shared.jpg")
+    return root
+
+
+def parse_count(text: str) -> float:
+    """'497.54 M' -> 497540000.0 (inverse of app.estimates.format_count)."""
+    number, _, unit = text.partition(" ")
+    return float(number) * {"": 1, "k": 1e3, "M": 1e6, "B": 1e9}[unit]
+
+
+def new_app() -> AppTest:
+    return AppTest.from_file(HOME, default_timeout=120)
+
+
+def assert_clean(at: AppTest):
+    assert not at.exception, [item.value for item in at.exception]
+
+
+def test_every_page_renders_and_empty_states_point_to_the_next_step(app_env):
+    at = new_app().run()
+    assert_clean(at)
+    assert any("embedded synthetic dataset" in item.value for item in at.info)
+    assert at.button(key="home_train_both").label == "Train a ViT and a CNN on this data"
+    for page in PAGES[1:]:
+        at.switch_page(page).run()
+        assert_clean(at)
+        assert not at.error, (page, [item.value for item in at.error])
+    at.switch_page("views/attention.py").run()
+    assert any("No ViT run" in item.value and "Train" in item.value for item in at.info)
+    at.switch_page("views/compare.py").run()
+    assert any("No ViT and CNN run" in item.value for item in at.info)
+    at.switch_page("views/train.py").run()
+    assert any("No runs yet" in item.value for item in at.info)
+
+
+def test_train_page_shows_size_and_time_before_starting_and_warns_for_the_homework_model(app_env):
+    at = new_app().run()
+    at.switch_page("views/train.py").run()
+    assert_clean(at)
+    metrics = {metric.label: metric.value for metric in at.metric}
+    classroom_parameters = parse_count(metrics["parameters"])
+    assert 10_000 < classroom_parameters < 50_000_000  # the classroom ViT: small enough for a CPU
+    assert metrics["estimated time"]
+    assert not at.warning
+    at.selectbox(key="train_preset_vit").set_value("homework").run()
+    assert_clean(at)
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["parameters"].startswith("497.")
+    assert parse_count(metrics["parameters"]) > 100 * classroom_parameters
+    assert any("497" in item.value for item in at.warning)
+    at.radio(key="train_kind").set_value("cnn").run()
+    assert_clean(at)
+    assert parse_count({metric.label: metric.value for metric in at.metric}["parameters"]) < classroom_parameters
+
+
+def test_attention_lab_equivalence_timing_and_homework_bugs(app_env):
+    at = new_app().run()
+    at.switch_page("views/attention_lab.py").run()
+    assert_clean(at)
+    sources = [block.value for block in at.code]
+    assert any("class LoopAttention" in code for code in sources)
+    assert any("class EinsumAttention" in code for code in sources)
+    assert any("every row sums" in item.value.lower() for item in at.success)  # all bugs off: rows sum to 1
+    at.button(key="lab_equivalence").click().run()
+    assert_clean(at)
+    assert any("All variants agree" in item.value for item in at.success)
+    at.button(key="lab_timing").click().run()
+    assert_clean(at)
+    assert "lab_timings" in at.session_state and set(at.session_state["lab_timings"]) == {"loop", "einsum", "fused"}
+    at.checkbox(key="bug_scale_after_softmax").check().run()
+    assert_clean(at)
+    assert any("do **not** sum to 1" in item.value for item in at.warning)
+    row_sum_max = {metric.label: metric.value for metric in at.metric}["row sums: max"]
+    assert float(row_sum_max) < 0.5  # 1/sqrt(d) with d = 8 is about 0.35
+    at.checkbox(key="bug_flattened_sequence_layers").check().run()
+    assert_clean(at)
+    assert {metric.label: metric.value for metric in at.metric}["parameters at homework size"].endswith(" M")
+
+
+def test_data_page_refuses_bad_folders_and_switches_to_a_good_one(app_env):
+    outside = app_env.parent / "outside"
+    outside.mkdir()
+    (app_env / "not_a_dataset").mkdir()
+    write_folder_dataset(app_env / "pets")
+    at = new_app().run()
+    at.switch_page("views/data.py").run()
+    assert_clean(at)
+    at.radio(key="data_choice").set_value("a data folder").run()
+    for text, expected in (
+        ("../outside", ".."),
+        (str(outside), "outside the allowed"),
+        ("not_a_dataset", "train"),
+    ):
+        at.text_input(key="data_folder_text").set_value(text).run()
+        at.button(key="data_use_folder").click().run()
+        assert_clean(at)
+        assert any(expected in item.value for item in at.error), (text, [item.value for item in at.error])
+    at.text_input(key="data_folder_text").set_value("pets").run()
+    at.button(key="data_use_folder").click().run()
+    assert_clean(at)
+    assert not at.error, [item.value for item in at.error]
+    assert at.session_state["source"] == str((app_env / "pets").resolve())
+    assert at.query_params["source"] in (str((app_env / "pets").resolve()), [str((app_env / "pets").resolve())])
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["in train and val"] == "1"
+    counts = at.dataframe[0].value
+    assert int(counts.loc["cat", "train"]) == 4 and int(counts.loc["dog", "val"]) == 3
+    at.checkbox(key="data_drop_leaked").check().run()
+    assert_clean(at)
+    counts = at.dataframe[0].value
+    assert int(counts.loc["cat", "train"]) == 3 and int(counts.loc["cat", "val"]) == 3
