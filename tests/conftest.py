@@ -25,7 +25,7 @@ def shared_data_root() -> Path | None:
     return fallback if fallback.is_dir() else None
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def coco5_root() -> Path:
     root = shared_data_root()
     if root is None or not (root / "coco5-64").is_dir():
@@ -33,7 +33,7 @@ def coco5_root() -> Path:
     return root / "coco5-64"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def coco_tiny_root() -> Path:
     root = shared_data_root()
     if root is None or not (root / "coco-tiny").is_dir():

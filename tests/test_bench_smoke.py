@@ -1,0 +1,109 @@
+"""Smoke tests of the benchmark scripts in bench/ (they are benchmarks, not tests: only the plumbing is checked).
+
+Each script runs with its tiny `--quick` option in a real subprocess, and its last
+stdout line must be one JSON object with the documented keys and sane values.
+The cache benchmark's helpers are also driven in-process on real JPEG files.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = REPO_ROOT / "bench"
+MODEL_NAMES = {"loop", "einsum", "fused", "reference"}
+
+sys.path.insert(0, str(REPO_ROOT))  # `bench` is a plain folder (namespace package) at the repo root
+
+from bench import cache_load, throughput  # noqa: E402
+from bench.common import format_table, parse_last_json_line  # noqa: E402
+
+
+def run_bench(script: str, *arguments: str) -> tuple[dict, str]:
+    """Run bench/<script> as its own process (from another working folder); return (JSON record, stdout)."""
+    completed = subprocess.run(
+        [sys.executable, str(BENCH_DIR / script), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=str(REPO_ROOT.parent),
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return parse_last_json_line(completed.stdout), completed.stdout
+
+
+def test_throughput_quick_prints_table_and_json_line():
+    record, stdout = run_bench("throughput.py", "--quick", "--threads", "1")
+    assert record["bench"] == "throughput"
+    assert record["threads"] == 1
+    assert record["batch"] == 8
+    for key in ("train_img_s", "infer_img_s", "train_ratio_vs_reference", "infer_ratio_vs_reference"):
+        assert set(record[key]) == MODEL_NAMES, key
+    for key in ("train_img_s", "infer_img_s"):
+        assert all(rate > 0 for rate in record[key].values()), record[key]
+    assert record["train_ratio_vs_reference"]["reference"] == 1.0
+    assert record["infer_ratio_vs_reference"]["reference"] == 1.0
+    ratio = record["train_img_s"]["fused"] / record["train_img_s"]["reference"]
+    assert record["train_ratio_vs_reference"]["fused"] == pytest.approx(ratio, rel=0.01)
+    # The reference has exactly the same parameters as the ViT: same width, depth, heads and MLP.
+    assert len(set(record["params"].values())) == 1
+    assert isinstance(record["torch"], str) and record["torch"]
+    assert isinstance(record["cpu"], str) and record["cpu"]
+    table = stdout.strip().splitlines()[:-1]
+    assert any(line.strip().startswith("reference") for line in table)
+
+
+def test_cache_load_quick_prints_table_and_json_line():
+    record, stdout = run_bench("cache_load.py", "--quick")
+    assert record["bench"] == "cache_load"
+    expected_images = len(cache_load.QUICK_CLASSES) * (cache_load.QUICK_TRAIN_PER_CLASS + cache_load.QUICK_VAL_PER_CLASS)
+    assert record["images"] == expected_images
+    assert record["cold_load_s"] > 0 and record["warm_load_s"] > 0
+    assert record["cold_peak_rss_mb"] >= record["baseline_rss_mb"] > 0
+    assert record["same_tensors"] is True
+    assert record["cache_files"] == 1 and record["cache_mb"] > 0
+    assert "first (cold decode)" in stdout
+
+
+def test_cache_load_child_mode_reports_one_load(tmp_path, capsys):
+    """The --child entry point (one load per process in full runs), driven in-process on real JPEGs."""
+    data_root = tmp_path / "data"
+    count = cache_load.write_quick_folder(data_root, seed=1)
+    cache_dir = tmp_path / "cache"
+    cache_load.main(["--child", "--data", str(data_root), "--cache-dir", str(cache_dir), "--threads", "1"])
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert first["images"] == count and first["train_images"] + first["val_images"] == count
+    assert first["cache_files"] == 1 and first["skipped_files"] == 0
+    cache_load.main(["--child", "--data", str(data_root), "--cache-dir", str(cache_dir), "--threads", "1"])
+    second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert second["digest"] == first["digest"]
+    # A different folder content gives different tensors (the digest really looks at the pixels).
+    other_root = tmp_path / "other"
+    cache_load.write_quick_folder(other_root, seed=2)
+    cache_load.main(["--child", "--data", str(other_root), "--cache-dir", str(cache_dir), "--threads", "1"])
+    other = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert other["digest"] != first["digest"]
+    assert other["cache_files"] == 2
+
+
+def test_reference_model_matches_vit_shapes_and_parameter_count():
+    config = throughput.quick_config()
+    models = throughput.build_models(config, ["fused"], seed=0)
+    images = torch.rand(3, 3, config.image_size, config.image_size)  # (B, 3, S, S)
+    for model in models.values():
+        assert tuple(model(images).shape) == (3, config.num_classes)
+    assert sum(p.numel() for p in models["fused"].parameters()) == sum(
+        p.numel() for p in models["reference"].parameters()
+    )
+
+
+def test_format_table_aligns_columns():
+    text = format_table(["name", "value"], [["a", 1.0], ["longer", 12.345]])
+    lines = text.splitlines()
+    assert len({len(line) for line in lines}) == 1
+    assert lines[2].endswith("1.00") and lines[3].endswith("12.35")
