@@ -152,30 +152,63 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- train
 
 
+def _unit_interval(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not 0.0 <= number < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value}")
+    return number
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    """Train a preset; under `torchrun --nproc_per_node=N` every process runs this, rank 0 writes the run."""
+    from vitcore.train.distributed import init_distributed, launched_by_torchrun, shutdown_distributed
+
+    context = init_distributed(args.device or "auto") if launched_by_torchrun() else None
+    try:
+        return _train_command(args, context)
+    finally:
+        shutdown_distributed(context)
+
+
+def _train_command(args: argparse.Namespace, context) -> int:
     from dataclasses import replace
+    from functools import partial
+
+    import torch.distributed as dist
 
     from vitcore.data.sources import load_dataset
     from vitcore.presets import get_preset
+    from vitcore.seeding import seed_everything
     from vitcore.train.config import TrainConfig
+    from vitcore.train.distributed import per_rank_batch_size
     from vitcore.train.engine import fit
     from vitcore.models.factory import build_model, count_parameters
     from vitcore.models.config import config_to_dict
     from vitcore.runs.store import RunStore
 
+    is_main = context is None or context.is_main  # only rank 0 writes files and prints
     data_source = None if args.data in (None, "synthetic") else str(_existing_path(args.data))
-    data = load_dataset(
-        data_source,
-        drop_multilabel=args.drop_dirty,
-        drop_leaked=args.drop_dirty,
-        progress=None,
-    )
+
+    def load():  # -> ClassificationData
+        return load_dataset(data_source, drop_multilabel=args.drop_dirty, drop_leaked=args.drop_dirty, progress=None)
+
+    if context is None:
+        data = load()
+    else:  # rank 0 fills the tensor cache first; the other ranks then read it instead of decoding again
+        data = load() if is_main else None
+        dist.barrier()
+        data = data if is_main else load()
     preset = get_preset(args.model, args.preset, num_classes=len(data.class_names), image_size=data.image_size)
     model_config = preset.model_config
     if args.attention is not None:
         if args.model != "vit":
             raise CliError("--attention only applies to --model vit")
         model_config = replace(model_config, attention=args.attention)
+    if args.dropout is not None:
+        model_config = replace(model_config, dropout=args.dropout)
     train_overrides = {
         key: value
         for key, value in {
@@ -184,29 +217,47 @@ def cmd_train(args: argparse.Namespace) -> int:
             "lr": args.lr,
             "seed": args.seed,
             "device": args.device,
+            "augmentation": args.augmentation,
             "max_train_batches_per_epoch": args.max_batches,
         }.items()
         if value is not None
     }
     train_config: TrainConfig = replace(preset.train_config, **train_overrides)
+    if context is not None:
+        per_rank_batch_size(train_config.batch_size, context.world_size)  # clear error before any run folder exists
+    seed_everything(train_config.seed)  # the same initial weights for the same seed (and on every rank)
     model = build_model(model_config)
-    store = RunStore(args.runs_dir)
-    run = store.create_run(
-        name=f"{args.model}-{args.preset}",
-        model_config=config_to_dict(model_config),
-        train_config=train_config.to_dict(),
-        class_names=data.class_names,
-        dataset_id=data.dataset_id,
-        dataset_source=data.source,
-        owner="cli",
-    )
-    print(
-        f"run {run.id}: {args.model}/{args.preset}, {count_parameters(model):,} parameters, "
-        f"{len(data.train)} train / {len(data.val)} val images from {data.source}",
-        file=sys.stderr,
-    )
-    result = _fit_with_progress_bar(fit, model, data, train_config, run)
-    print(json.dumps({"run": run.id, "status": result.status, "val_acc": result.final_val_acc, "message": result.message}))
+    run = None
+    if is_main:
+        store = RunStore(args.runs_dir)
+        run = store.create_run(
+            name=f"{args.model}-{args.preset}",
+            model_config=config_to_dict(model_config),
+            train_config=train_config.to_dict(),
+            class_names=data.class_names,
+            dataset_id=data.dataset_id,
+            dataset_source=data.source,
+            owner="cli",
+        )
+        processes = "" if context is None else f", {context.world_size} processes ({context.backend} on {context.device.type})"
+        print(
+            f"run {run.id}: {args.model}/{args.preset}, {count_parameters(model):,} parameters, "
+            f"{len(data.train)} train / {len(data.val)} val images from {data.source}{processes}",
+            file=sys.stderr,
+        )
+        result = _fit_with_progress_bar(partial(fit, distributed=context), model, data, train_config, run)
+    else:
+        result = fit(model, data, train_config, run=None, distributed=context)
+    if is_main:
+        summary = {"run": run.id, "status": result.status, "val_acc": result.final_val_acc, "message": result.message}
+        if context is not None:
+            fingerprints = result.replica_fingerprints
+            summary.update(
+                world_size=context.world_size,
+                replicas_in_sync=bool(fingerprints) and len(set(fingerprints)) == 1,
+                replica_fingerprints=fingerprints,
+            )
+        print(json.dumps(summary))
     return 0 if result.status == "finished" else 1
 
 
@@ -360,11 +411,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", default=None, help="dataset folder (default: the embedded synthetic set)")
     train.add_argument("--attention", choices=["loop", "einsum", "fused"], default=None)
     train.add_argument("--epochs", type=_positive_int, default=None)
-    train.add_argument("--batch-size", type=_positive_int, default=None)
+    train.add_argument("--batch-size", type=_positive_int, default=None, help="GLOBAL batch (split across torchrun processes)")
     train.add_argument("--lr", type=_positive_float, default=None)
     train.add_argument("--seed", type=int, default=None)
     train.add_argument("--device", default=None, help="auto (default), cpu, cuda, mps")
     train.add_argument("--max-batches", type=_positive_int, default=None, help="cap batches per epoch (quick demos)")
+    train.add_argument("--augmentation", choices=["none", "flip_crop", "strong"], default=None,
+                       help="override the preset's augmentation")
+    train.add_argument("--dropout", type=_unit_interval, default=None, help="override the model's dropout (0 disables it)")
     train.add_argument("--drop-dirty", action="store_true", help="drop multi-label and train/val leaked files")
     train.add_argument("--runs-dir", type=Path, default=default_runs_dir())
     train.set_defaults(handler=cmd_train)

@@ -5,7 +5,14 @@ in `TrainingJob`'s worker thread). It talks to the outside world through:
 - `on_event(event: dict)`: "iteration", "epoch" and "status" events
   (keys listed in docs/architecture.md; epochs and steps are 1-based);
 - `should_stop() -> bool`: polled before every optimizer step;
-- `run`: the run folder to write status, metrics and checkpoints into.
+- `run`: the run folder to write status, metrics and checkpoints into;
+- `distributed`: a `DistributedContext` when several processes train together
+  (torchrun). The model is then wrapped in DistributedDataParallel, each rank
+  trains on its share of every GLOBAL batch (`config.batch_size` images; see
+  `vitcore.train.distributed`), the logged loss/accuracy are summed over all
+  ranks, each rank validates a slice of the val split and the results are
+  summed, and the stop request and the NaN check are agreed on by all ranks so
+  no rank is left waiting. Only rank 0 should get a `run`.
 
 Reproducibility: `config.seed` seeds torch's global RNG (augmentation, dropout,
 mixup) and a separate generator for shuffling. Both RNG states, the epoch's
@@ -16,6 +23,7 @@ was never interrupted (on the same device and thread count).
 
 from __future__ import annotations
 
+import errno
 import math
 import time
 from dataclasses import dataclass, field
@@ -23,13 +31,25 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 from vitcore.data.dataset import ClassificationData, ImageSplit, to_float
 from vitcore.device import resolve_device
-from vitcore.evaluate import autocast_context, loss_and_accuracy
+from vitcore.evaluate import autocast_context, loss_and_accuracy, predict_logits
 from vitcore.seeding import seed_everything
 from vitcore.train.augment import build_augmenter
 from vitcore.train.config import TrainConfig
+from vitcore.train.distributed import (
+    DistributedContext,
+    DistributedSetupError,
+    all_reduce_sums,
+    any_rank,
+    gather_fingerprints,
+    per_rank_batch_size,
+    rank_epoch_order,
+    shard_split,
+)
 from vitcore.train.schedule import build_scheduler
 
 CHECKPOINT_FORMAT_VERSION = 1
@@ -45,6 +65,7 @@ class FitResult:
     history: list[dict] = field(default_factory=list)  # one metrics dict per finished epoch
     final_val_acc: float | None = None  # val accuracy after the last finished epoch
     message: str = ""  # one human sentence (why it failed/stopped, or a summary)
+    replica_fingerprints: list[str] = field(default_factory=list)  # distributed runs: each rank's weight hash (all equal when in sync)
 
 
 class TrainingFailed(Exception):
@@ -120,21 +141,29 @@ def fit(
     should_stop: Callable[[], bool] | None = None,
     run=None,
     resume: bool = False,
+    distributed: DistributedContext | None = None,
 ) -> FitResult:
-    """Train `model` on `data.train`, validating on `data.val` after every epoch."""
+    """Train `model` on `data.train`, validating on `data.val` after every epoch.
+
+    `distributed`: this process's place in a multi-process run (None: train alone).
+    """
     emit = on_event or (lambda event: None)
     stop_requested = should_stop or (lambda: False)
     history: list[dict] = []
 
-    def finish(status: str, message: str) -> FitResult:
+    def finish(status: str, message: str, fingerprints: list[str] | None = None) -> FitResult:
         if run is not None:
             run.set_status(status, message)
         emit({"type": "status", "status": status, "message": message})
         final = history[-1]["val_acc"] if history else None
-        return FitResult(status, len(history), list(history), final, message)
+        return FitResult(status, len(history), list(history), final, message, list(fingerprints or []))
 
     try:
-        device = resolve_device(config.device)
+        device = distributed.device if distributed is not None else resolve_device(config.device)
+        if distributed is not None:
+            per_rank_batch_size(config.batch_size, distributed.world_size)  # fail early, on every rank alike
+            if resume and distributed.world_size > 1:
+                raise DistributedSetupError("resuming is only supported in a single process; resume without torchrun")
     except ValueError as error:
         return finish("failed", str(error))
     if config.num_threads is not None and device.type == "cpu":
@@ -144,7 +173,7 @@ def fit(
     emit({"type": "status", "status": "running", "message": f"training on {device.type}"})
 
     try:
-        return _train(model, data, config, device, emit, stop_requested, run, resume, history, finish)
+        return _train(model, data, config, device, emit, stop_requested, run, resume, history, finish, distributed)
     except TrainingFailed as failure:
         return finish("failed", str(failure))
     except torch.OutOfMemoryError:
@@ -156,14 +185,52 @@ def fit(
             f"ran out of {device.type.upper()} memory with batch_size {config.batch_size}; "
             f"try a smaller batch size (e.g. {smaller}) or a smaller model",
         )
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        message = (
+            "the disk is full (no space left on device) while saving the run; free some disk space, "
+            "then resume it from its last checkpoint"
+        )
+        try:
+            return finish("failed", message)
+        except OSError:  # not even status.json fits: report it to the caller only
+            emit({"type": "status", "status": "failed", "message": message})
+            return FitResult("failed", len(history), list(history), history[-1]["val_acc"] if history else None, message)
 
 
-def _train(model, data, config, device, emit, stop_requested, run, resume, history, finish) -> FitResult:
+def _validate(model, val_split: ImageSplit, device, config: TrainConfig, autocast_dtype, distributed) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy on the val split (each rank does its slice, then the sums are added)."""
+    if distributed is None:
+        return loss_and_accuracy(model, val_split, device, config.eval_batch_size, autocast_dtype)
+    logits = predict_logits(model, val_split, device, config.eval_batch_size, autocast_dtype)  # (n, C) this rank's slice
+    labels = val_split.labels.cpu()  # (n,)
+    loss_sum = F.cross_entropy(logits, labels, reduction="sum").item() if len(labels) else 0.0
+    correct = int((logits.argmax(dim=1) == labels).sum().item()) if len(labels) else 0
+    loss_sum, correct, count = all_reduce_sums([loss_sum, correct, len(labels)], distributed)
+    if count == 0:
+        return float("nan"), float("nan")
+    return loss_sum / count, correct / count
+
+
+def _train(model, data, config, device, emit, stop_requested, run, resume, history, finish, distributed=None) -> FitResult:
     """The loop itself; raises TrainingFailed / OutOfMemoryError for `fit` to report."""
     generator = seed_everything(config.seed)  # also seeds torch's global RNG
+    if distributed is not None and distributed.rank > 0:
+        # Same shuffle generator on every rank (same global batches), but each rank
+        # gets its own augmentation/dropout randomness.
+        torch.manual_seed(config.seed + distributed.rank)
     model.to(device)
+    training_model: nn.Module = model  # what the training forward goes through (DDP wrapper when distributed)
+    rank_batch_size = config.batch_size  # images this process handles per step
+    if distributed is not None:
+        rank_batch_size = per_rank_batch_size(config.batch_size, distributed.world_size)
+        # DDP copies rank 0's weights to every rank here, then averages gradients in backward().
+        training_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     train_split: ImageSplit = data.train.to(device) if config.data_on_device else data.train
     val_split: ImageSplit = data.val.to(device) if config.data_on_device else data.val
+    if distributed is not None:
+        val_split = shard_split(val_split, distributed)  # this rank validates its slice only
     num_train = len(train_split)
     if num_train == 0:
         raise TrainingFailed("the training split is empty; load a dataset with training images")
@@ -234,17 +301,22 @@ def _train(model, data, config, device, emit, stop_requested, run, resume, histo
         if epoch_order is None:
             epoch_order = torch.randperm(num_train, generator=generator)  # (N,) on the CPU
             totals = _EpochTotals()
+        # The global order is the same on every rank; each rank keeps its strided share of it.
+        rank_order = rank_epoch_order(epoch_order, distributed) if distributed is not None else epoch_order
         epoch_start = time.perf_counter() - totals.seconds
-        model.train()
+        training_model.train()
         for step_index in range(start_step, steps_per_epoch):
-            if stop_requested():
+            stop_now = stop_requested()
+            if distributed is not None:
+                stop_now = any_rank(stop_now, distributed)  # every rank stops at the same step
+            if stop_now:
                 totals.seconds = time.perf_counter() - epoch_start
                 message = f"stopped by request at epoch {epoch_number} step {step_index + 1}"
                 if run is not None:
                     run.save_checkpoint(checkpoint_state(epoch_index, step_index, epoch_order, totals))
                     message += "; resume it to continue from here"
                 return finish("stopped", message)
-            batch_indices = epoch_order[step_index * config.batch_size : (step_index + 1) * config.batch_size]
+            batch_indices = rank_order[step_index * rank_batch_size : (step_index + 1) * rank_batch_size]
             batch_indices = batch_indices.to(train_split.images.device)
             images_uint8 = augment(train_split.images[batch_indices].to(device, non_blocking=True))  # (B, 3, S, S)
             labels = train_split.labels[batch_indices].to(device, non_blocking=True)  # (B,)
@@ -255,15 +327,24 @@ def _train(model, data, config, device, emit, stop_requested, run, resume, histo
                     mix_weight = float(mixup.sample())
                     partner = torch.randperm(images.shape[0], device=device)  # (B,)
                     images = mix_weight * images + (1.0 - mix_weight) * images[partner]  # (B, 3, S, S)
-                    logits = model(images)  # (B, C)
+                    logits = training_model(images)  # (B, C)
                     loss = mix_weight * loss_function(logits, labels) + (1.0 - mix_weight) * loss_function(
                         logits, labels[partner]
                     )
                 else:
-                    logits = model(images)  # (B, C)
+                    logits = training_model(images)  # (B, C)
                     loss = loss_function(logits, labels)
 
-            loss_value = loss.item()
+            loss_value = loss.item()  # mean over this process's batch
+            batch_size = int(labels.shape[0])
+            batch_loss_sum = loss_value * batch_size
+            batch_correct = int((logits.argmax(dim=1) == labels).sum().item())
+            if distributed is not None:  # global numbers: identical on every rank, so all ranks agree on NaN
+                batch_loss_sum, batch_correct, batch_size = all_reduce_sums(
+                    [batch_loss_sum, batch_correct, batch_size], distributed
+                )
+                batch_correct, batch_size = int(batch_correct), int(batch_size)
+                loss_value = batch_loss_sum / batch_size  # mean over the global batch
             if not math.isfinite(loss_value):
                 raise TrainingFailed(
                     f"loss became {'NaN' if math.isnan(loss_value) else 'infinite'} at epoch {epoch_number} "
@@ -278,9 +359,8 @@ def _train(model, data, config, device, emit, stop_requested, run, resume, histo
             optimizer.step()
             scheduler.step()
 
-            batch_size = int(labels.shape[0])
-            totals.loss_sum += loss_value * batch_size
-            totals.correct += int((logits.argmax(dim=1) == labels).sum().item())
+            totals.loss_sum += batch_loss_sum
+            totals.correct += batch_correct
             totals.seen += batch_size
             session_steps += 1
             global_step = epoch_index * steps_per_epoch + step_index + 1
@@ -301,7 +381,7 @@ def _train(model, data, config, device, emit, stop_requested, run, resume, histo
                 run.heartbeat()
                 last_heartbeat = time.monotonic()
 
-        val_loss, val_acc = loss_and_accuracy(model, val_split, device, config.eval_batch_size, autocast_dtype)
+        val_loss, val_acc = _validate(model, val_split, device, config, autocast_dtype, distributed)
         record = {
             "epoch": epoch_number,
             "train_loss": totals.loss_sum / max(1, totals.seen),
@@ -313,7 +393,7 @@ def _train(model, data, config, device, emit, stop_requested, run, resume, histo
             "time": time.time(),
         }
         history.append(record)
-        epoch_order, start_step = None, 0
+        epoch_order, rank_order, start_step = None, None, 0
         if run is not None:
             run.save_checkpoint(checkpoint_state(epoch_number, 0, None, _EpochTotals()))
             run.append_metrics(record)
@@ -322,7 +402,8 @@ def _train(model, data, config, device, emit, stop_requested, run, resume, histo
         emit({"type": "epoch", **record, "eta_s": eta_seconds((epoch_index + 1) * steps_per_epoch)})
 
     final = history[-1]["val_acc"] if history else float("nan")
-    return finish("finished", f"finished {len(history)} epochs; validation accuracy {final:.1%}")
+    fingerprints = gather_fingerprints(model, distributed) if distributed is not None else None
+    return finish("finished", f"finished {len(history)} epochs; validation accuracy {final:.1%}", fingerprints)
 
 
 def _append_missing_metrics(run, history: list[dict]) -> None:

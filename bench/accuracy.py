@@ -1,0 +1,227 @@
+"""Accuracy of every preset: train from scratch for several seeds, evaluate on the full and de-duplicated val split.
+
+    .venv/bin/python bench/accuracy.py                                  # all presets, 3 seeds, coco5-64
+    .venv/bin/python bench/accuracy.py --presets vit/classroom cnn/best --seeds 2 --epochs 5
+    .venv/bin/python bench/accuracy.py --max-train-images 2000 --device cuda
+    .venv/bin/python bench/accuracy.py --quick                          # tiny synthetic folder, 1 epoch (smoke run)
+
+For each preset (`vitcore.presets.get_preset`) and each seed 0..--seeds-1:
+1. build the preset's model (weights seeded by the seed) and train it with the preset's
+   own recipe (`vitcore.train.engine.fit`; --epochs overrides the epoch count) on the
+   train split (--max-train-images: a seeded random subset of it);
+2. evaluate (eval mode, no augmentation) on
+   - the full val split,
+   - the de-duplicated val split: val images whose file name is multi-label (filed under
+     two classes) or leaked (also in train/) are dropped, using
+     `vitcore.data.report.build_report(root).names_to_drop(True, True)`,
+   - the train split it was trained on ("final train accuracy"), giving the
+     train/val gap = train accuracy - full val accuracy.
+Reported per preset: mean ± sample std over seeds, and the seconds one seed took.
+
+Runs from a fresh clone: no install, no prepared cache (the tensor cache is filled on
+the first load), no run folders are written. --quick needs no dataset at all.
+
+Output: a table, then ONE JSON line (last stdout line) with one record per preset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: make `bench` and `vitcore` importable
+
+from bench.common import default_data_root, log, print_json_line, print_table  # noqa: E402
+
+ALL_PRESETS = ["vit/best", "vit/classroom", "vit/homework", "cnn/best", "cnn/hw4"]  # "kind/name"
+QUICK_PRESETS = ["vit/classroom", "cnn/hw4"]  # --quick default: the two cheapest recipes
+
+
+def mean_and_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def subset_split(split, indices):
+    """The images of `split` at `indices` (a (n,) long tensor), names and masks included."""
+    from vitcore.data.dataset import ImageSplit
+
+    return ImageSplit(
+        images=split.images[indices],  # (n, 3, S, S)
+        labels=split.labels[indices],  # (n,)
+        names=[split.names[i] for i in indices.tolist()],
+        masks=None if split.masks is None else split.masks[indices],
+    )
+
+
+def dedup_val_split(split, data_root: Path | None):
+    """The val split without multi-label and leaked file names (unchanged for the synthetic set)."""
+    import torch
+
+    if data_root is None:
+        return split, 0
+    from vitcore.data.report import build_report
+
+    drop = build_report(data_root).names_to_drop(True, True)  # bare file names
+    keep = [index for index, name in enumerate(split.names) if name.split("/")[-1] not in drop]
+    return subset_split(split, torch.tensor(keep, dtype=torch.long)), len(split) - len(keep)
+
+
+def run_one_seed(kind: str, name: str, seed: int, data, val_dedup, args) -> dict:
+    """Train preset kind/name once with `seed`; accuracies on full val, de-duplicated val and train."""
+    from dataclasses import replace
+
+    import torch
+
+    from vitcore.device import resolve_device
+    from vitcore.evaluate import loss_and_accuracy
+    from vitcore.models.factory import build_model
+    from vitcore.presets import get_preset
+    from vitcore.train.engine import fit
+
+    preset = get_preset(kind, name, num_classes=len(data.class_names), image_size=data.image_size)
+    changes = {"seed": seed, "device": args.device, "num_threads": args.threads}
+    if args.epochs is not None:
+        changes["epochs"] = args.epochs
+    train_config = replace(preset.train_config, **changes)
+    device = resolve_device(args.device)
+    torch.manual_seed(seed)
+    model = build_model(preset.model_config)
+    start = time.perf_counter()
+    result = fit(model, data, train_config)
+    if result.status != "finished":
+        raise RuntimeError(f"{kind}/{name} seed {seed}: {result.message}")
+    train_seconds = time.perf_counter() - start
+    batch = train_config.eval_batch_size
+    val_acc = loss_and_accuracy(model, data.val, device, batch)[1]
+    dedup_acc = loss_and_accuracy(model, val_dedup, device, batch)[1]
+    train_acc = loss_and_accuracy(model, data.train, device, batch)[1]
+    log(f"  {kind}/{name} seed {seed}: val {val_acc:.4f}  dedup val {dedup_acc:.4f}  train {train_acc:.4f}  "
+        f"({train_seconds:.1f} s, {train_config.epochs} epochs)")
+    return {"val_acc": val_acc, "dedup_val_acc": dedup_acc, "train_acc": train_acc, "seconds": train_seconds,
+            "epochs": train_config.epochs, "device": device.type}
+
+
+def json_number(value: float) -> float | None:
+    """Rounded to 4 decimals; NaN (an empty split) becomes None, which JSON can hold."""
+    return None if value != value else round(value, 4)
+
+
+def summarise(preset_name: str, runs: list[dict]) -> dict:
+    """One JSON record for a preset from its per-seed runs."""
+    record: dict = {"preset": preset_name, "seeds": len(runs), "epochs": runs[0]["epochs"], "device": runs[0]["device"]}
+    for key in ("val_acc", "dedup_val_acc", "train_acc"):
+        mean, std = mean_and_std([run[key] for run in runs])
+        record[f"{key}_mean"], record[f"{key}_std"] = json_number(mean), json_number(std)
+    gap_mean, gap_std = mean_and_std([run["train_acc"] - run["val_acc"] for run in runs])
+    record["gap_mean"], record["gap_std"] = json_number(gap_mean), json_number(gap_std)
+    record["seconds_per_seed"] = round(statistics.fmean(run["seconds"] for run in runs), 2)
+    record["per_seed"] = [{key: (json_number(value) if isinstance(value, float) else value) for key, value in run.items()}
+                          for run in runs]
+    return record
+
+
+def quick_folder(out_root: Path, leaked: int = 3) -> Path:
+    """A tiny 5-class synthetic image folder with `leaked` train files copied into val/ (so dedup has work)."""
+    import shutil
+
+    from vitcore.data.synthetic import generate_synthetic, write_synthetic_folder
+
+    data = generate_synthetic(train_per_class=16, val_per_class=8, image_size=64, seed=0)
+    for split_name, split in (("train", data.train), ("val", data.val)):  # unique file names across splits
+        split.names = [f"synthetic/{split_name}-{name.rsplit('/', 1)[-1]}" for name in split.names]
+    write_synthetic_folder(data, out_root)
+    for path in sorted((out_root / "train").glob("*/*.png"))[:leaked]:
+        shutil.copy(path, out_root / "val" / path.parent.name / path.name)
+    return out_root
+
+
+def plus_minus(record: dict, key: str) -> str:
+    """ "0.5123 ± 0.0100" for a table cell ("-" when the split was empty)."""
+    mean, std = record[f"{key}_mean"], record[f"{key}_std"]
+    return "-" if mean is None else f"{mean:.4f} ± {std:.4f}"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=None, help="dataset folder, or 'synthetic' (default: $VIT_CLASSROOM_DATA/coco5-64)")
+    parser.add_argument("--presets", nargs="+", default=None, choices=ALL_PRESETS, help="kind/name, e.g. vit/best")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per preset (default 3; 1 with --quick)")
+    parser.add_argument("--epochs", type=int, default=None, help="override every preset's epoch count")
+    parser.add_argument("--max-train-images", type=int, default=None, help="train on a seeded random subset this big")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 2; 1 with --quick)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="tensor cache folder (default: VIT_CLASSROOM_CACHE or data/cache)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny synthetic folder, 1 epoch, 1 seed")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.quick:
+        args.epochs = 1 if args.epochs is None else args.epochs
+        args.max_train_images = args.max_train_images or 40
+    args.seeds = args.seeds or (1 if args.quick else 3)
+    args.threads = args.threads or (1 if args.quick else 2)
+    presets = args.presets or (QUICK_PRESETS if args.quick else ALL_PRESETS)
+
+    import torch
+
+    from vitcore.data.sources import is_synthetic_source, load_dataset
+
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="accuracy-") as scratch:
+        cache_dir = args.cache_dir
+        if args.data is not None:
+            data_root = None if is_synthetic_source(args.data) else Path(args.data)
+        elif args.quick:
+            data_root, cache_dir = quick_folder(Path(scratch) / "data"), Path(scratch) / "cache"
+        else:
+            shared = default_data_root()
+            data_root = shared / "coco5-64" if shared is not None else None
+            if data_root is None or not data_root.is_dir():
+                print("error: no dataset: pass --data FOLDER (or --data synthetic) or set VIT_CLASSROOM_DATA",
+                      file=sys.stderr)
+                return 2
+        if data_root is not None and not data_root.is_dir():
+            print(f"error: dataset folder does not exist: {data_root}", file=sys.stderr)
+            return 2
+        log(f"loading {data_root or 'the embedded synthetic dataset'}")
+        data = load_dataset(None if data_root is None else str(data_root), cache_dir=cache_dir)
+        val_dedup, dropped = dedup_val_split(data.val, data_root)
+        if args.max_train_images is not None and args.max_train_images < len(data.train):
+            order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(1234))
+            data.train = subset_split(data.train, order[: args.max_train_images])
+        log(f"{len(data.train)} train images, {len(data.val)} val images ({len(val_dedup)} after dropping {dropped} "
+            "multi-label/leaked)")
+        records = []
+        for preset_name in presets:
+            kind, name = preset_name.split("/")
+            runs = [run_one_seed(kind, name, seed, data, val_dedup, args) for seed in range(args.seeds)]
+            records.append(summarise(preset_name, runs))
+
+    headers = ["preset", "seeds", "epochs", "val acc", "dedup val acc", "train acc", "train-val gap", "s/seed", "device"]
+    rows = [
+        [
+            record["preset"], record["seeds"], record["epochs"],
+            plus_minus(record, "val_acc"), plus_minus(record, "dedup_val_acc"), plus_minus(record, "train_acc"),
+            plus_minus(record, "gap"),
+            record["seconds_per_seed"], record["device"],
+        ]
+        for record in records
+    ]
+    print_table(f"accuracy from scratch ({data.source}; {len(data.train)} train images)", headers, rows)
+    print_json_line({
+        "bench": "accuracy", "data": "quick-synthetic" if args.quick and args.data is None else data.source,
+        "train_images": len(data.train), "val_images": len(data.val), "dedup_val_images": len(val_dedup),
+        "threads": args.threads, "quick": args.quick, "results": records,
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
