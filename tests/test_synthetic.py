@@ -124,13 +124,13 @@ def test_write_folder_round_trip(tmp_path: Path, small_set: ClassificationData) 
             assert len(files) == len(split) // 5
         index = 7 if split_name == "train" else 3
         class_name = small_set.class_names[int(split.labels[index])]
-        png = out_root / split_name / class_name / f"{index:06d}.png"
+        png = out_root / split_name / class_name / f"{split_name}_{index:06d}.png"
         reread = torch.from_numpy(np.array(Image.open(png).convert("RGB"))).permute(2, 0, 1)  # (3, S, S)
         assert torch.equal(reread, split.images[index])
         with np.load(out_root / f"masks_{split_name}.npz") as saved:
             assert saved["masks"].dtype == bool
             assert np.array_equal(saved["masks"], split.masks.numpy())
-            assert saved["names"][index] == f"{class_name}/{index:06d}.png"
+            assert saved["names"][index] == f"{class_name}/{split_name}_{index:06d}.png"
 
 
 def test_scene_config_changes_images_and_id() -> None:
@@ -167,3 +167,10 @@ def test_small_sizes_are_fast() -> None:
     assert len(data.train) == 100
     assert seconds < 5.0, f"120 images took {seconds:.1f} s"
 
+
+
+def test_written_folder_has_no_false_leakage(tmp_path: Path, small_set: ClassificationData) -> None:
+    from vitcore.data.report import build_report
+
+    report = build_report(write_synthetic_folder(small_set, tmp_path / "synth"))
+    assert report.names_to_drop(drop_multilabel=True, drop_leaked=True) == set()

@@ -419,7 +419,7 @@ def write_synthetic_folder(data: ClassificationData, out_root: Path) -> Path:
     """Write the homework layout: out_root/{train,val}/<class>/<index>.png and out_root/masks_<split>.npz.
 
     PNG keeps the pixels exact. Each `masks_<split>.npz` holds `names` (file names
-    relative to the split folder, e.g. "cat/000002.png", in dataset order) and
+    relative to the split folder, e.g. "cat/train_000002.png", in dataset order) and
     `masks` ((N, S, S) bool), so a folder loader can pair masks with files.
     """
     out_root = Path(out_root)
@@ -430,7 +430,8 @@ def write_synthetic_folder(data: ClassificationData, out_root: Path) -> Path:
         file_names = []
         for index in range(len(split)):
             class_name = data.class_names[int(split.labels[index])]
-            file_name = f"{class_name}/{split.names[index].rsplit('/', 1)[-1]}.png"
+            # The split is part of the file name so train and val never share a name (no false "leakage").
+            file_name = f"{class_name}/{split_name}_{split.names[index].rsplit('/', 1)[-1]}.png"
             Image.fromarray(pixels[index], "RGB").save(out_root / split_name / file_name, compress_level=1)
             file_names.append(file_name)
         if split.masks is not None:

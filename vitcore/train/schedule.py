@@ -46,6 +46,10 @@ def build_scheduler(
     """Return a per-step scheduler for `schedule` ("constant" | "cosine" | "onecycle")."""
     total_steps = max(1, int(steps_per_epoch) * int(epochs))
     warmup_steps = min(total_steps - 1, int(round(warmup_epochs * steps_per_epoch))) if warmup_epochs > 0 else 0
+    if schedule == "onecycle" and total_steps < 4:
+        # OneCycleLR needs a few steps per phase (its phase lengths would be 0 and divide by zero);
+        # a run this short gets the same shape from the warmup + cosine multiplier instead.
+        schedule = "cosine"
     if schedule == "onecycle":
         warmup_fraction = warmup_steps / total_steps if warmup_steps > 0 else 0.3
         warmup_fraction = min(max(warmup_fraction, 1.0 / total_steps), 0.99)
