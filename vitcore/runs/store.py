@@ -166,8 +166,13 @@ class Run:
     def append_metrics(self, record: dict) -> None:
         """Append one JSON line to metrics.jsonl and make it durable (flush + fsync)."""
         line = json.dumps(_json_safe(record), allow_nan=True)
-        with open(self.path / METRICS_FILE, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        with open(self.path / METRICS_FILE, "a+b") as handle:  # appends always go to the end
+            ends_mid_line = False
+            if handle.seek(0, os.SEEK_END) > 0:
+                handle.seek(-1, os.SEEK_END)
+                ends_mid_line = handle.read(1) != b"\n"
+            # After a crash mid-write the last line is partial: start a new line so this record stays readable.
+            handle.write((("\n" if ends_mid_line else "") + line + "\n").encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())
 

@@ -101,6 +101,7 @@ class TrainingJob:
         name: str | None = None,
         model_builder: Callable[[dict], nn.Module] | None = None,
         run=None,
+        on_finished: Callable[["TrainingJob"], None] | None = None,
     ):
         self.store = store  # the RunStore the run lives in
         self.model_config = _model_config_dict(model_config)  # JSON-safe model config
@@ -108,6 +109,7 @@ class TrainingJob:
         self._data = data  # the dataset, or a function that loads it inside the thread
         self._model_builder = model_builder or _default_model_builder  # dict -> nn.Module
         self._resume = run is not None  # True when continuing an existing run
+        self._on_finished = on_finished  # called in the worker thread after the last status is recorded
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
@@ -129,7 +131,7 @@ class TrainingJob:
         self.run = run  # the run folder written by fit
 
     @classmethod
-    def resume(cls, store, run_id: str, data, model_builder=None) -> "TrainingJob":
+    def resume(cls, store, run_id: str, data, model_builder=None, on_finished=None) -> "TrainingJob":
         """A job that continues `run_id` from its last checkpoint (call `start()` next)."""
         from vitcore.errors import RunError
 
@@ -139,7 +141,7 @@ class TrainingJob:
             raise RunError(f"run {run_id} has no checkpoint to resume from")
         train_config = TrainConfig.from_dict(config["train_config"])
         job = cls(store, config["model_config"], train_config, data, owner=config.get("owner"),
-                  model_builder=model_builder, run=run)
+                  model_builder=model_builder, run=run, on_finished=on_finished)
         run.set_status("queued", "waiting to resume")
         return job
 
@@ -171,6 +173,13 @@ class TrainingJob:
 
     # ---- worker ----------------------------------------------------------------------------
     def _work(self) -> None:
+        try:
+            self._train_and_record()
+        finally:
+            if self._on_finished is not None:  # e.g. the scheduler starting the next queued job
+                self._on_finished(self)
+
+    def _train_and_record(self) -> None:
         try:
             data = self._data if isinstance(self._data, ClassificationData) else self._data()
             if not self._resume and not self.run.config().get("class_names"):
