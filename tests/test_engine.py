@@ -157,6 +157,34 @@ def test_stop_then_resume_matches_an_uninterrupted_run(tmp_path, stop_after):
     assert [h["val_acc"] for h in resumed.history] == [h["val_acc"] for h in reference.history]
     assert resumed.history[0]["train_loss"] == reference.history[0]["train_loss"]
 
+    # The per-step curve survives on disk across the stop: one record per step, no gaps.
+    iterations = run.read_iterations()
+    assert [record["global_step"] for record in iterations] == list(range(1, 3 * 6 + 1))
+
+
+def _iteration_events(events):
+    return [event for event in events if event["type"] == "iteration"]
+
+
+def test_iteration_curve_is_written_to_disk_and_tolerates_crashes(tmp_path):
+    data = make_colour_data()
+    config = quick_config(epochs=2)
+    store = RunStore(tmp_path / "runs")
+    run = store.create_run("tiny", {"kind": "tiny"}, config.to_dict(), data.class_names, data.dataset_id, data.source)
+    events = []
+    fit(fresh_model(), data, config, on_event=events.append, run=run)
+    emitted = _iteration_events(events)
+    on_disk = run.read_iterations()
+    assert [r["global_step"] for r in on_disk] == [e["global_step"] for e in emitted]
+    assert [r["loss"] for r in on_disk] == [e["loss"] for e in emitted]
+    # A crash mid-write leaves a partial line; a resumed run re-trains step 3 and logs it again.
+    with open(run.path / "iterations.jsonl", "a") as handle:
+        handle.write('{"type": "iteration", "global_st')
+    run.append_iterations([dict(emitted[2], loss=123.0)])
+    replayed = run.read_iterations()
+    assert len(replayed) == len(emitted)
+    assert replayed[2]["loss"] == 123.0 and replayed[3]["loss"] == emitted[3]["loss"]
+
 
 def test_nan_loss_fails_with_a_clear_message(tmp_path):
     data = make_colour_data()

@@ -35,6 +35,7 @@ ACTIVE_STATUSES = ("queued", "running")
 CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.jsonl"
+ITERATIONS_FILE = "iterations.jsonl"  # per-step loss/accuracy, written in small batches
 CHECKPOINT_FILE = "checkpoint.pt"
 _RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -73,6 +74,40 @@ def _json_safe(value):
     if hasattr(value, "item") and callable(value.item):  # numpy scalar
         return value.item()
     return value
+
+
+def _append_lines(path: Path, records: list[dict], durable: bool) -> None:
+    """Append one JSON line per record; `durable` adds an fsync."""
+    text = "".join(json.dumps(_json_safe(record), allow_nan=True) + "\n" for record in records)
+    with open(path, "a+b") as handle:  # appends always go to the end
+        ends_mid_line = False
+        if handle.seek(0, os.SEEK_END) > 0:
+            handle.seek(-1, os.SEEK_END)
+            ends_mid_line = handle.read(1) != b"\n"
+        # After a crash mid-write the last line is partial: start a new line so this record stays readable.
+        handle.write((("\n" if ends_mid_line else "") + text).encode("utf-8"))
+        handle.flush()
+        if durable:
+            os.fsync(handle.fileno())
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    """Every complete JSON object line of `path`; partial or corrupt lines are skipped."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    records = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
 
 
 def pid_is_alive(pid: int | None) -> bool:
@@ -165,35 +200,24 @@ class Run:
     # ---- metrics --------------------------------------------------------------------------
     def append_metrics(self, record: dict) -> None:
         """Append one JSON line to metrics.jsonl and make it durable (flush + fsync)."""
-        line = json.dumps(_json_safe(record), allow_nan=True)
-        with open(self.path / METRICS_FILE, "a+b") as handle:  # appends always go to the end
-            ends_mid_line = False
-            if handle.seek(0, os.SEEK_END) > 0:
-                handle.seek(-1, os.SEEK_END)
-                ends_mid_line = handle.read(1) != b"\n"
-            # After a crash mid-write the last line is partial: start a new line so this record stays readable.
-            handle.write((("\n" if ends_mid_line else "") + line + "\n").encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
+        _append_lines(self.path / METRICS_FILE, [record], durable=True)
 
     def read_metrics(self) -> list[dict]:
-        """All complete metric records; a partial or corrupt line (e.g. a crash mid-write) is skipped."""
-        path = self.path / METRICS_FILE
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return []
-        records = []
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict):
-                records.append(record)
-        return records
+        """All complete epoch records; a partial or corrupt line (e.g. a crash mid-write) is skipped."""
+        return _read_jsonl(self.path / METRICS_FILE)
+
+    def append_iterations(self, records: list[dict]) -> None:
+        """Append per-step records to iterations.jsonl (best effort: flushed, not fsynced)."""
+        _append_lines(self.path / ITERATIONS_FILE, records, durable=False)
+
+    def read_iterations(self) -> list[dict]:
+        """Complete per-step records, one per global step, in step order.
+
+        A run killed after some steps and resumed from an earlier checkpoint
+        trains those steps again; the later record of a step wins.
+        """
+        by_step = {record.get("global_step"): record for record in _read_jsonl(self.path / ITERATIONS_FILE)}
+        return [by_step[step] for step in sorted(step for step in by_step if isinstance(step, int))]
 
     def metrics_frame(self) -> pd.DataFrame:
         """Metrics as a DataFrame (one row per epoch), empty when there are none yet."""

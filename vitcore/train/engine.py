@@ -39,6 +39,7 @@ from vitcore.device import resolve_device
 from vitcore.evaluate import autocast_context, loss_and_accuracy, predict_logits
 from vitcore.seeding import seed_everything
 from vitcore.train.augment import build_augmenter
+from vitcore.runs.iteration_log import IterationLog
 from vitcore.train.config import TrainConfig
 from vitcore.train.distributed import (
     DistributedContext,
@@ -242,6 +243,7 @@ def _train(model, data, config, device, emit, stop_requested, run, resume, histo
     loss_function = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     mixup = torch.distributions.Beta(config.mixup_alpha, config.mixup_alpha) if config.mixup_alpha > 0 else None
 
+    iteration_log = IterationLog(run) if run is not None else None  # per-step curve on disk
     start_epoch, start_step, epoch_order, totals = 0, 0, None, _EpochTotals()
     if resume and run is not None and run.has_checkpoint:
         state = run.load_checkpoint(map_location=device)
@@ -313,6 +315,7 @@ def _train(model, data, config, device, emit, stop_requested, run, resume, histo
                 totals.seconds = time.perf_counter() - epoch_start
                 message = f"stopped by request at epoch {epoch_number} step {step_index + 1}"
                 if run is not None:
+                    iteration_log.flush()
                     run.save_checkpoint(checkpoint_state(epoch_index, step_index, epoch_order, totals))
                     message += "; resume it to continue from here"
                 return finish("stopped", message)
@@ -364,23 +367,26 @@ def _train(model, data, config, device, emit, stop_requested, run, resume, histo
             totals.seen += batch_size
             session_steps += 1
             global_step = epoch_index * steps_per_epoch + step_index + 1
-            emit(
-                {
-                    "type": "iteration",
-                    "epoch": epoch_number,
-                    "step": step_index + 1,
-                    "steps_per_epoch": steps_per_epoch,
-                    "global_step": global_step,
-                    "loss": loss_value,
-                    "running_acc": totals.correct / totals.seen,
-                    "lr": learning_rate,
-                    "eta_s": eta_seconds(global_step),
-                }
-            )
+            iteration_event = {
+                "type": "iteration",
+                "epoch": epoch_number,
+                "step": step_index + 1,
+                "steps_per_epoch": steps_per_epoch,
+                "global_step": global_step,
+                "loss": loss_value,
+                "running_acc": totals.correct / totals.seen,
+                "lr": learning_rate,
+                "eta_s": eta_seconds(global_step),
+            }
+            emit(iteration_event)
+            if iteration_log is not None:
+                iteration_log.add(iteration_event)
             if run is not None and time.monotonic() - last_heartbeat > HEARTBEAT_INTERVAL_S:
                 run.heartbeat()
                 last_heartbeat = time.monotonic()
 
+        if iteration_log is not None:
+            iteration_log.flush()
         val_loss, val_acc = _validate(model, val_split, device, config, autocast_dtype, distributed)
         record = {
             "epoch": epoch_number,
