@@ -41,6 +41,11 @@ class RunInfo:
         return f"{self.name or self.run_id} · {self.status} · {self.created[:16].replace('T', ' ')}{accuracy}"
 
     @property
+    def choice_label(self) -> str:
+        """Label for selectboxes: stable while the run trains, because Streamlit remembers a choice by its text."""
+        return f"{self.name or self.run_id} · {self.created[:16].replace('T', ' ')} · {self.run_id[-4:]}"
+
+    @property
     def description(self) -> str:
         return f"{self.model_kind.upper() or '?'} · {self.epochs_completed}/{self.epochs_planned or '?'} epochs"
 

@@ -25,11 +25,11 @@ if not vit_runs:
     st.stop()
 
 # ------------------------------------------------------------------ pick run + image
-labels = {info.run_id: info.label for info in vit_runs}
+labels = {info.run_id: info.choice_label for info in vit_runs}  # stable text: a status change keeps the choice
 run_ids = list(labels)
 remembered = state.selected_run()
 default_index = run_ids.index(remembered) if remembered in run_ids else 0
-run_id = st.selectbox("ViT run", run_ids, index=default_index, format_func=labels.get, key="attention_run")
+run_id = st.selectbox("ViT run", run_ids, index=default_index, format_func=lambda run_id: labels.get(run_id, run_id), key="attention_run")
 state.set_selected_run(run_id)
 info = next(item for item in vit_runs if item.run_id == run_id)
 

@@ -29,10 +29,10 @@ if not vit_runs or not cnn_runs:
     st.stop()
 
 left, right = st.columns(2)
-vit_labels = {info.run_id: info.label for info in vit_runs}
-cnn_labels = {info.run_id: info.label for info in cnn_runs}
-vit_id = left.selectbox("ViT run", list(vit_labels), format_func=vit_labels.get, key="compare_vit")
-cnn_id = right.selectbox("CNN run", list(cnn_labels), format_func=cnn_labels.get, key="compare_cnn")
+vit_labels = {info.run_id: info.choice_label for info in vit_runs}  # stable text: a status change keeps the choice
+cnn_labels = {info.run_id: info.choice_label for info in cnn_runs}
+vit_id = left.selectbox("ViT run", list(vit_labels), format_func=lambda run_id: vit_labels.get(run_id, run_id), key="compare_vit")
+cnn_id = right.selectbox("CNN run", list(cnn_labels), format_func=lambda run_id: cnn_labels.get(run_id, run_id), key="compare_cnn")
 chosen = {"ViT": next(i for i in vit_runs if i.run_id == vit_id), "CNN": next(i for i in cnn_runs if i.run_id == cnn_id)}
 
 source = state.active_source()

@@ -144,12 +144,13 @@ runs = run_tools.list_runs(store)
 if not runs:
     st.info("No runs yet — choose a recipe above and press **Start training** (or use the one-click button on Home).")
     st.stop()
-labels = {info.run_id: info.label for info in runs}
+labels = {info.run_id: info.label for info in runs}  # with status and accuracy: chart legends
+choices = {info.run_id: info.choice_label for info in runs}  # stable text for widgets: a status change keeps the choice
 run_ids = list(labels)
 remembered = st.session_state.get("train_watch") or state.selected_run()
 if st.session_state.get("train_watch_select") not in run_ids:  # first visit, or the remembered run is gone
     st.session_state["train_watch_select"] = remembered if remembered in run_ids else run_ids[0]
-watched = st.selectbox("watch run", run_ids, format_func=labels.get, key="train_watch_select")
+watched = st.selectbox("watch run", run_ids, format_func=lambda run_id: choices.get(run_id, run_id), key="train_watch_select")
 st.session_state["train_watch"] = watched
 state.set_selected_run(watched)
 
@@ -157,6 +158,12 @@ state.set_selected_run(watched)
 @st.fragment(run_every=1.5)
 def live_view(run_id: str) -> None:
     """Progress, stop button and live charts of one run; re-runs every 1.5 s by itself."""
+    alive = registry.is_alive(run_id)
+    was_alive_key = f"train_was_alive_{run_id}"  # session flag: was this run training at the previous refresh?
+    if st.session_state.get(was_alive_key) and not alive:
+        st.session_state[was_alive_key] = False
+        st.rerun(scope="app")  # the run just ended: refresh the run table, labels and buttons outside this fragment
+    st.session_state[was_alive_key] = alive
     entry = registry.get(run_id)
     run = store.get(run_id)
     epochs = run_tools.epoch_frame(run.read_metrics())
@@ -194,7 +201,7 @@ live_view(watched)
 
 # ------------------------------------------------------------------ overlay
 st.subheader("4 · Overlay several runs")
-overlay_ids = st.multiselect("runs", run_ids, default=run_ids[: min(2, len(run_ids))], format_func=labels.get, key="train_overlay")
+overlay_ids = st.multiselect("runs", run_ids, default=run_ids[: min(2, len(run_ids))], format_func=lambda run_id: choices.get(run_id, run_id), key="train_overlay")
 if overlay_ids:
     frames = {labels[run_id]: run_tools.epoch_frame(store.get(run_id).read_metrics()) for run_id in overlay_ids}
     st.plotly_chart(charts.epoch_accuracy(frames), key="train_overlay_chart")

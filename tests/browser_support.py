@@ -1,0 +1,139 @@
+"""Helpers for the end-to-end browser test: a real `streamlit run` server and a real headless Chromium.
+
+Nothing here is a fake: the server is the same command a teacher types, on a free
+port of 127.0.0.1, and the browser is the Debian Chromium binary driven by
+Playwright. The test file only describes what a user clicks and sees.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]  # the checkout holding app/ and vitcore/
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium",)  # the Debian package's binary; `chromium` on PATH is tried too
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]  # flags that keep Chromium quiet and offline inside a container
+REQUIRE_BROWSER_ENV = "VIT_CLASSROOM_REQUIRE_BROWSER"  # "1" (set by CI) turns a missing browser into a failure
+
+
+class BrowserUnavailableError(RuntimeError):
+    """Chromium or Playwright is missing on this machine."""
+
+
+def find_chromium() -> str | None:
+    """Path of a Chromium binary, or None when none is installed."""
+    for candidate in CHROMIUM_CANDIDATES:
+        if Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return shutil.which("chromium")
+
+
+def browser_required() -> bool:
+    """True when the environment demands the browser test runs (CI), so a missing browser must fail."""
+    return os.environ.get(REQUIRE_BROWSER_ENV, "").strip() == "1"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class StreamlitServer:
+    """A running `streamlit run app/Home.py` process and where its output goes."""
+
+    process: subprocess.Popen  # the server process (its own process group)
+    port: int  # TCP port on 127.0.0.1
+    log_path: Path  # stdout + stderr of the server
+    started_at: float  # time.monotonic() when the process was spawned
+    healthy_after_s: float = 0.0  # seconds from spawn until /_stcore/health answered "ok"
+    timings: dict = field(default_factory=dict)  # measured numbers the test fills in and prints
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_text(self, last_chars: int = 20_000) -> str:
+        """The tail of the server log (for failure messages)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no server log)"
+        return text[-last_chars:]
+
+
+def start_streamlit(app_path: Path, work_dir: Path, env_overrides: dict[str, str], timeout_s: float = 90.0) -> StreamlitServer:
+    """Spawn `python -m streamlit run <app_path>` on a free port and wait until /_stcore/health says ok.
+
+    Raises RuntimeError (with the server log) when the process dies or never gets healthy.
+    """
+    port = free_port()
+    log_path = work_dir / "streamlit-server.log"
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(app_path),
+        "--server.headless", "true",
+        "--server.address", "127.0.0.1",
+        "--server.port", str(port),
+        "--browser.gatherUsageStats", "false",
+    ]
+    env = dict(os.environ)
+    env.update(env_overrides)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    log_file = open(log_path, "wb")  # closed by stop_streamlit (the child keeps its own handle)
+    started_at = time.monotonic()
+    process = subprocess.Popen(
+        command, cwd=str(REPO_ROOT), env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    log_file.close()
+    server = StreamlitServer(process=process, port=port, log_path=log_path, started_at=started_at)
+    deadline = started_at + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {process.returncode} before it was healthy:\n{server.log_text()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as response:
+                if response.status == 200 and response.read().strip() == b"ok":
+                    server.healthy_after_s = time.monotonic() - started_at
+                    return server
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            pass
+        time.sleep(0.25)
+    stop_streamlit(server)
+    raise RuntimeError(f"streamlit was not healthy after {timeout_s:.0f} s:\n{server.log_text()}")
+
+
+def stop_streamlit(server: StreamlitServer, timeout_s: float = 20.0) -> int | None:
+    """Terminate the server (SIGTERM, then SIGKILL after `timeout_s`) and wait for it; returns its exit code."""
+    process = server.process
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout_s)
+    return process.returncode
+
+
+def launch_chromium(playwright, executable_path: str):
+    """Headless Chromium from the system package (Playwright's own download is not available offline)."""
+    return playwright.chromium.launch(executable_path=executable_path, headless=True, args=list(CHROMIUM_ARGS))

@@ -1,0 +1,360 @@
+"""End to end in a real browser: headless Chromium (Playwright) against a real `streamlit run` server.
+
+One classroom session, as a student would click it:
+  Home → Train (start the ViT classroom recipe, watch the live view move by itself)
+  → Train a CNN (hw4) → Attention (upload a JPEG, see the overlay) → Compare (two confusion matrices).
+
+The server trains on a small embedded synthetic set with shortened recipes
+(env VIT_CLASSROOM_SYNTH_PER_CLASS and VIT_CLASSROOM_TRAIN_OVERRIDES). A full-page
+screenshot of every visited page goes to test-artifacts/screenshots/<page>.png.
+Measured timings are printed (run with `-s` to see them).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from browser_support import (
+    REPO_ROOT,
+    browser_required,
+    find_chromium,
+    launch_chromium,
+    start_streamlit,
+    stop_streamlit,
+)
+
+SCREENSHOT_DIR = REPO_ROOT / "test-artifacts" / "screenshots"  # git-ignored output folder
+SYNTH_PER_CLASS = 40  # training images per synthetic class (val gets a third): 200 train / 65 val images
+TRAIN_OVERRIDES = {
+    "epochs": 3,  # three epochs: the per-epoch chart gains points while we watch
+    "batch_size": 16,  # small steps: many iteration points
+    "max_train_batches_per_epoch": 10,  # ~10 s of ViT training per run on a loaded 2-core machine
+    "eval_batch_size": 64,  # small validation batches
+    "num_threads": 1,  # leave the other core to the browser and the server
+}
+VIEWPORT = {"width": 1400, "height": 900}  # wide enough that the sidebar navigation stays open
+PAGE_TIMEOUT_MS = 90_000  # upper bound for one page to render on a busy machine
+TRAINING_TIMEOUT_MS = 150_000  # upper bound for one shortened run to finish
+POLL_S = 0.2  # how often the live view is sampled (reading only, never clicking)
+
+# JavaScript: per plotly chart on the page, each trace's type, point count (scatter), z shape (heatmap) and the chart title.
+PLOTLY_SUMMARY_JS = """
+() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(chart => {
+    const traces = chart._fullData || [];
+    const title = (chart._fullLayout && chart._fullLayout.title && chart._fullLayout.title.text) || '';
+    return traces.map((trace, index) => {
+        const cells = (chart.calcdata && chart.calcdata[index] && chart.calcdata[index][0] && chart.calcdata[index][0].z) || [];
+        // scatter: number of drawn points; heatmap: rows x columns of its z matrix
+        return {type: trace.type, points: trace.type === 'heatmap' ? 0 : (trace._length || 0), title: title,
+                rows: cells.length, columns: cells.length ? cells[0].length : 0};
+    });
+})
+"""
+
+
+# ------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    """The system Chromium; skip (or fail when VIT_CLASSROOM_REQUIRE_BROWSER=1) when it is missing."""
+    path = find_chromium()
+    problem = None
+    if path is None:
+        problem = "Chromium is not installed (/usr/bin/chromium or `chromium` on PATH)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            problem = "the playwright Python package is not installed"
+    if problem is not None:
+        if browser_required():
+            pytest.fail(f"{problem}, but VIT_CLASSROOM_REQUIRE_BROWSER=1 requires the browser test to run")
+        pytest.skip(f"{problem}; the end-to-end browser test needs it")
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, chromium_path):
+    """A real `streamlit run app/Home.py` on a free 127.0.0.1 port with its own runs and cache folders."""
+    root = tmp_path_factory.mktemp("e2e_browser")
+    env = {
+        "VIT_CLASSROOM_RUNS": str(root / "runs"),
+        "VIT_CLASSROOM_CACHE": str(root / "cache"),
+        "VIT_CLASSROOM_SYNTH_PER_CLASS": str(SYNTH_PER_CLASS),
+        "VIT_CLASSROOM_TRAIN_OVERRIDES": json.dumps(TRAIN_OVERRIDES),
+        "VIT_CLASSROOM_DEVICE": "cpu",
+    }
+    running = start_streamlit(REPO_ROOT / "app" / "Home.py", root, env)
+    yield running
+    exit_code = stop_streamlit(running)
+    print(f"\n[e2e] streamlit server stopped (exit code {exit_code}); log: {running.log_path}")
+
+
+@pytest.fixture(scope="module")
+def page(server, chromium_path):
+    """One browser tab (one Streamlit session) for the whole flow; page errors are collected."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright, chromium_path)
+        context = browser.new_context(viewport=VIEWPORT)
+        tab = context.new_page()
+        tab.set_default_timeout(PAGE_TIMEOUT_MS)
+        tab.page_errors = []  # uncaught JavaScript errors seen in the tab
+        tab.on("pageerror", lambda error: tab.page_errors.append(str(error)))
+        yield tab
+        context.close()
+        browser.close()
+
+
+# ------------------------------------------------------------------ helpers
+def write_test_jpeg(path: Path, size=(640, 480)) -> Path:
+    """A real 640×480 JPEG photo-like picture: a sky gradient, grass and a red disc."""
+    width, height = size
+    picture = Image.new("RGB", size)
+    draw = ImageDraw.Draw(picture)
+    for row in range(height):
+        shade = int(120 + 120 * row / height)
+        draw.line([(0, row), (width, row)], fill=(shade // 2, shade // 2 + 40, 255 - shade // 3))
+    draw.rectangle([0, int(height * 0.7), width, height], fill=(40, 140, 60))
+    draw.ellipse([width // 3, height // 4, width // 3 + 200, height // 4 + 200], fill=(210, 40, 40))
+    picture.save(path, format="JPEG", quality=90)
+    return path
+
+
+def wait_until_idle(page, timeout_ms: int = PAGE_TIMEOUT_MS) -> None:
+    """Wait until Streamlit's "Running…" status widget is gone (the script run has finished)."""
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout_ms)
+
+
+def go_to(page, title: str) -> None:
+    """Click a page in the sidebar navigation (same browser session, like a user)."""
+    link = page.locator('[data-testid="stSidebarNav"] a').filter(has=page.get_by_text(title, exact=True))
+    link.click()
+    page.get_by_role("heading", level=1).filter(has_text=title).wait_for()
+
+
+def assert_no_error_boxes(page, where: str) -> None:
+    """No Python exception box and no st.error box on the page."""
+    exceptions = page.locator('[data-testid="stException"]')
+    errors = page.locator('[data-testid="stAlertContentError"]')
+    assert exceptions.count() == 0, f"{where}: exception shown: {exceptions.all_inner_texts()}"
+    assert errors.count() == 0, f"{where}: error shown: {errors.all_inner_texts()}"
+
+
+def save_full_page(page, name: str) -> Path:
+    """Screenshot of the whole page: Streamlit scrolls inside a container, so the viewport is grown to fit it."""
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOT_DIR / f"{name}.png"
+    height_js = """() => Math.max(document.documentElement.scrollHeight,
+            ...['stMain', 'stAppViewContainer', 'stMainBlockContainer'].map(id => {
+                const node = document.querySelector(`[data-testid="${id}"]`); return node ? node.scrollHeight : 0; }))"""
+    content_height = page.evaluate(height_js)
+    for _ in range(4):  # grow the viewport until the content height stops changing (charts re-layout on resize)
+        page.set_viewport_size({"width": VIEWPORT["width"], "height": min(max(int(content_height) + 40, VIEWPORT["height"]), 12_000)})
+        page.wait_for_timeout(500)
+        new_height = page.evaluate(height_js)
+        if new_height == content_height:
+            break
+        content_height = new_height
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(VIEWPORT)
+    return path
+
+
+def progress_texts(page) -> list[str]:
+    return page.locator('[data-testid="stProgress"]').all_inner_texts()
+
+
+def plotly_summary(page) -> list[list[dict]]:
+    return page.evaluate(PLOTLY_SUMMARY_JS)
+
+
+def live_signature(page) -> tuple[str, tuple[int, ...]]:
+    """What the live view shows right now: the progress text and the point count of every chart trace."""
+    text = " | ".join(progress_texts(page))
+    points = tuple(trace["points"] for chart in plotly_summary(page) for trace in chart)
+    return text, points
+
+
+def select_radio(page, widget_label: str, option: str) -> None:
+    radio = page.locator('[data-testid="stRadio"]').filter(has_text=widget_label)
+    radio.get_by_text(option, exact=True).click()
+
+
+def selectbox_text(page, widget_label: str) -> str:
+    """Label and shown value of a selectbox (the value may live in the text or in a search input)."""
+    return page.locator('[data-testid="stSelectbox"]').filter(has_text=widget_label).first.evaluate(
+        "box => box.textContent + ' ' + Array.from(box.querySelectorAll('input')).map(input => input.value).join(' ')"
+    )
+
+
+def wait_for_selectbox_value(page, widget_label: str, expected: str, timeout_s: float = PAGE_TIMEOUT_MS / 1000) -> str:
+    """Poll until the selectbox labelled `widget_label` shows a value containing `expected`."""
+    deadline = time.monotonic() + timeout_s
+    text = ""
+    while time.monotonic() < deadline:
+        if page.locator('[data-testid="stSelectbox"]').filter(has_text=widget_label).count():
+            text = selectbox_text(page, widget_label)
+            if expected in text:
+                return text
+        time.sleep(POLL_S)
+    raise AssertionError(f"selectbox {widget_label!r} shows {text!r}, expected it to contain {expected!r}")
+
+
+# ------------------------------------------------------------------ the flow
+def test_classroom_flow_in_a_real_browser(server, page, tmp_path):
+    from playwright.sync_api import expect
+
+    timings = server.timings
+    (SCREENSHOT_DIR / "failure.png").unlink(missing_ok=True)  # a stale one from an earlier failed run would mislead
+    try:
+        # 1 · Home renders: the title is visible.
+        page.goto(server.url)
+        expect(page.get_by_role("heading", name="ViT Classroom")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+        timings["server start → Home title visible (s)"] = time.monotonic() - server.started_at
+        timings["server start → /_stcore/health ok (s)"] = server.healthy_after_s
+        expect(page.get_by_text("embedded synthetic dataset", exact=False).first).to_be_visible()
+        expect(page.get_by_role("button", name="Train a ViT and a CNN on this data")).to_be_visible()
+        wait_until_idle(page)
+        assert_no_error_boxes(page, "Home")
+        save_full_page(page, "home")
+
+        # 1 · Train: the ViT classroom preset is the default; start it.
+        go_to(page, "Train")
+        start_button = page.get_by_role("button", name="Start training")
+        expect(start_button).to_be_visible()
+        wait_until_idle(page)
+        wait_for_selectbox_value(page, "preset", "classroom")
+        start_button.click()
+        progress = page.locator('[data-testid="stProgress"]').filter(has_text="vit-classroom")
+        expect(progress).to_contain_text("running", timeout=TRAINING_TIMEOUT_MS)
+
+        # 2 · The live view changes by itself: sample it without touching the page.
+        changes: list[tuple[float, tuple]] = []  # (time, signature) whenever anything in the live view changed
+        chart_changes: list[float] = []  # times at which the charts' point counts changed
+        point_counts: list[int] = []  # the largest trace's point count at each change
+        last = None
+        deadline = time.monotonic() + TRAINING_TIMEOUT_MS / 1000
+        while time.monotonic() < deadline:
+            signature = live_signature(page)
+            if signature != last:
+                now = time.monotonic()
+                if signature[1] and (last is None or not last[1] or max(signature[1]) != max(last[1])):
+                    chart_changes.append(now)
+                    point_counts.append(max(signature[1]))
+                changes.append((now, signature))
+                last = signature
+            if "finished" in signature[0] or "failed" in signature[0]:
+                break
+            time.sleep(POLL_S)
+        assert "finished" in last[0], f"the ViT run did not finish: {last[0]}"
+        assert len(changes) >= 2, f"the live view changed only {len(changes)} time(s) without a click: {changes}"
+        progress_steps = [text for _, (text, _) in changes]
+        assert len(set(progress_steps)) >= 2, f"the progress text barely moved: {progress_steps}"
+        assert len(point_counts) >= 2 and max(point_counts) > min(point_counts), (
+            f"the live charts never gained points while watching: {point_counts}"
+        )
+        assert len(chart_changes) >= 2, f"the live charts changed only {len(chart_changes)} time(s): {point_counts}"
+        chart_intervals = [later - earlier for earlier, later in zip(chart_changes, chart_changes[1:])]
+        text_changes = [when for (when, (text, _)), previous in zip(changes[1:], changes) if text != previous[1][0]]
+        text_intervals = [later - earlier for earlier, later in zip(text_changes, text_changes[1:])]
+        timings["live chart update interval, median (s)"] = statistics.median(chart_intervals)
+        timings["live chart update interval, mean (s)"] = (chart_changes[-1] - chart_changes[0]) / (len(chart_changes) - 1)
+        timings["live chart update interval, min–max (s)"] = f"{min(chart_intervals):.2f}–{max(chart_intervals):.2f}"
+        if text_intervals:
+            timings["progress text update interval, median (s)"] = statistics.median(text_intervals)
+        timings["live chart changes observed (loss-curve point count)"] = len(chart_changes)
+        timings["chart points first → last"] = f"{min(point_counts)} → {max(point_counts)}"
+        # The epoch chart holds all three epochs once the run is done.
+        page.wait_for_function(
+            "() => Array.from(document.querySelectorAll('.js-plotly-plot')).some(c => (((c._fullLayout || {}).title || {}).text || '').includes('per epoch') "
+            "&& (c._fullData || []).some(t => t._length === 3))"
+        )
+        wait_until_idle(page)
+        assert_no_error_boxes(page, "Train (ViT)")
+
+        # 3 · A CNN run (hw4) for the comparison.
+        select_radio(page, "model", "CNN")
+        wait_for_selectbox_value(page, "preset", "hw4")
+        wait_until_idle(page)
+        page.get_by_role("button", name="Start training").click()
+        cnn_progress = page.locator('[data-testid="stProgress"]').filter(has_text="cnn-hw4")
+        expect(cnn_progress).to_contain_text("finished", timeout=TRAINING_TIMEOUT_MS)
+        # When a run ends the whole page refreshes by itself, not only the live view.
+        # The checkpoint download button lives outside the live fragment and appears only once the run is over.
+        expect(page.get_by_role("button", name="Download checkpoint")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+        wait_until_idle(page)
+        wait_for_selectbox_value(page, "watch run", "cnn-hw4")
+        expect(page.get_by_text(re.compile(r"train vs val accuracy per epoch")).first).to_be_visible()
+        assert_no_error_boxes(page, "Train (CNN)")
+        save_full_page(page, "train")
+
+        # 4 · Attention: the ViT run, an uploaded 640×480 JPEG, the overlay appears.
+        go_to(page, "Attention")
+        wait_for_selectbox_value(page, "ViT run", "vit-classroom")
+        select_radio(page, "Picture", "upload your own")
+        file_input = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+        expect(file_input).to_be_attached()
+        wait_until_idle(page)
+        jpeg_path = write_test_jpeg(tmp_path / "classroom-photo.jpg")
+        overlay_column = page.locator('[data-testid="stColumn"]').filter(
+            has=page.get_by_role("heading", name="Attention on the picture")
+        )
+        overlay_image = overlay_column.locator('[data-testid="stImage"] img')
+        upload_started = time.monotonic()
+        file_input.set_input_files(str(jpeg_path))
+        expect(overlay_image).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+        overlay_image.evaluate("img => img.decode()")  # resolves once the pixels are decoded
+        timings["overlay latency after upload (s)"] = time.monotonic() - upload_started
+        natural_width, natural_height = overlay_image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+        assert natural_width > 0 and natural_height > 0, "the overlay image did not load"
+        assert abs(natural_width / natural_height - 640 / 480) < 0.02, (
+            f"the overlay is {natural_width}×{natural_height}, not the uploaded picture's 4:3 shape"
+        )
+        expect(page.get_by_role("heading", name=re.compile(r"^Prediction: "))).to_be_visible()
+        expect(page.get_by_text("your upload")).to_be_visible()
+        # probabilities, layers x heads grid, token matrix and rollout are all drawn
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=PAGE_TIMEOUT_MS)
+        wait_until_idle(page)
+        assert_no_error_boxes(page, "Attention")
+        save_full_page(page, "attention")
+
+        # 5 · Compare: the ViT and the CNN side by side, two confusion matrices.
+        go_to(page, "Compare")
+        wait_for_selectbox_value(page, "ViT run", "vit-classroom")
+        wait_for_selectbox_value(page, "CNN run", "cnn-hw4")
+        page.wait_for_function(
+            "() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
+            ".filter(c => (c._fullData || []).some(t => t.type === 'heatmap')).length >= 2",
+            timeout=PAGE_TIMEOUT_MS,
+        )
+        wait_until_idle(page)
+        heatmap_titles = [
+            re.sub(r"<[^>]+>", "", chart[0]["title"]) for chart in plotly_summary(page) if chart and any(trace["type"] == "heatmap" for trace in chart)
+        ]
+        assert any(title.startswith("ViT:") and "correct" in title for title in heatmap_titles), heatmap_titles
+        assert any(title.startswith("CNN:") and "correct" in title for title in heatmap_titles), heatmap_titles
+        heatmap_shapes = [(trace["rows"], trace["columns"]) for chart in plotly_summary(page) for trace in chart if trace["type"] == "heatmap"]
+        assert heatmap_shapes == [(5, 5), (5, 5)], f"expected two 5×5 confusion matrices, got {heatmap_shapes}"
+        expect(page.get_by_role("heading", name="Confusion matrices")).to_be_visible()
+        assert_no_error_boxes(page, "Compare")
+        save_full_page(page, "compare")
+
+        assert not page.page_errors, f"JavaScript errors in the page: {page.page_errors}"
+    except BaseException:
+        try:
+            save_full_page(page, "failure")
+        except Exception:  # the page may be gone; the server log matters more
+            pass
+        print(f"\n[e2e] ---- streamlit server log (tail) ----\n{server.log_text()}")
+        raise
+    finally:
+        for name, value in timings.items():
+            print(f"[e2e] {name}: {value:.2f}" if isinstance(value, float) else f"[e2e] {name}: {value}")
