@@ -182,7 +182,7 @@ def test_disk_full_while_checkpointing_fails_the_run_and_keeps_the_previous_chec
     assert result.status == "failed" and "disk" in result.message and "space" in result.message
     assert run.status()["status"] == "failed" and run.status()["message"] == result.message
     assert events[-1] == {"type": "status", "status": "failed", "message": result.message}
-    assert sorted(p.name for p in run.path.iterdir()) == ["checkpoint.pt", "config.json", "metrics.jsonl", "status.json"]
+    assert sorted(p.name for p in run.path.iterdir()) == ["checkpoint.pt", "config.json", "iterations.jsonl", "metrics.jsonl", "status.json"]
     state = run.load_checkpoint()
     assert state["epochs_completed"] == 1  # the previous checkpoint survived intact
     model, _, _ = _load_tiny(run)
