@@ -29,4 +29,19 @@ pages = [
 ]
 
 navigation = st.navigation(pages)
+
+from app import state  # noqa: E402  (after the sys.path fix above)
+
+with st.sidebar:
+    # Drawn by the entry point on every page, so the typed token stays in this session while it browses.
+    st.text_input(
+        "Instructor token", type="password", key=state.ADMIN_TOKEN_KEY,
+        help="The instructor types the server's VIT_CLASSROOM_ADMIN_TOKEN here to stop, cancel or delete anyone's run.",
+    )
+    if state.admin_token():
+        if state.is_instructor():
+            st.caption(":material/verified_user: Instructor mode: you can stop, cancel and delete every run.")
+        else:
+            st.caption("That is not this server's instructor token.")
+
 navigation.run()

@@ -1,8 +1,10 @@
 """Where the dashboard may read datasets from, and where runs are stored.
 
 A classroom server is shared, so a typed folder path must stay inside an
-allow-list of roots: `..` tricks, absolute paths elsewhere and symlinks that
-escape are all refused with one clear sentence.
+allow-list of roots. The checking itself is vitcore's
+`vitcore.data.roots.resolve_within_roots` (`..` tricks, absolute paths
+elsewhere and symlinks that escape are refused with one clear sentence); this
+module only says which roots this server allows and where runs live.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vitcore.errors import DataLayoutError
+from vitcore.data.roots import DataRootError, allowed_roots_from_env, resolve_within_roots
 
 REPO_ROOT = Path(__file__).resolve().parents[1]  # the checkout holding app/ and vitcore/
 
@@ -21,70 +23,26 @@ def runs_root() -> Path:
     return Path(value) if value else REPO_ROOT / "runs"
 
 
-def allowed_data_roots() -> list[Path]:
-    """Folders a user may pick datasets from (resolved, existing or not).
+def data_roots() -> list[Path]:
+    """Folders a user may pick datasets from: VIT_CLASSROOM_DATA_ROOTS, else <repo>/data (+ VIT_CLASSROOM_DATA)."""
+    return allowed_roots_from_env(os.environ, REPO_ROOT)
 
-    Env VIT_CLASSROOM_DATA_ROOTS (os.pathsep separated) wins; the default is
-    <repo>/data plus the VIT_CLASSROOM_DATA folder when that variable is set.
+
+def resolve_new_folder(text: str, roots: list[Path]) -> Path:
+    """A folder that may not exist yet (an output folder): its parent must exist inside a root.
+
+    The parent goes through `resolve_within_roots` (all of its checks apply); the
+    last name must be a plain folder name, so `..` cannot sneak in at the end.
     """
-    value = os.environ.get("VIT_CLASSROOM_DATA_ROOTS")
-    if value:
-        candidates = [Path(part) for part in value.split(os.pathsep) if part.strip()]
-    else:
-        candidates = [REPO_ROOT / "data"]
-        shared = os.environ.get("VIT_CLASSROOM_DATA")
-        if shared:
-            candidates.append(Path(shared))
-    roots: list[Path] = []
-    for candidate in candidates:
-        resolved = candidate.expanduser().resolve()
-        if resolved not in roots:
-            roots.append(resolved)
-    return roots
-
-
-class PathNotAllowedError(DataLayoutError):
-    """A typed path points outside the allowed data roots."""
-
-
-def resolve_allowed_path(text: str, roots: list[Path] | None = None, must_exist: bool = True) -> Path:
-    """Turn user text into a resolved path that lies inside one of the allowed roots.
-
-    Relative text is read relative to the first root. `..` components are refused
-    outright, and the fully resolved path (symlinks followed) must still be inside
-    a root, so a link pointing elsewhere is refused too.
-    """
-    roots = allowed_data_roots() if roots is None else roots
-    cleaned = (text or "").strip()
-    if not cleaned:
-        raise PathNotAllowedError("Please type a folder path.")
-    if "\x00" in cleaned:
-        raise PathNotAllowedError("The path contains a NUL character.")
-    typed = Path(cleaned).expanduser()
-    if ".." in typed.parts:
-        raise PathNotAllowedError("Paths with '..' are not allowed; type a folder inside an allowed root.")
-    if not roots:
-        raise PathNotAllowedError("No data roots are configured (set VIT_CLASSROOM_DATA_ROOTS).")
-    if typed.is_absolute():
-        candidate = typed
-    else:
-        candidate = roots[0] / typed
-    allowed_text = ", ".join(str(root) for root in roots)
-    # Follow every symlink first, then check: a link that escapes is refused too.
-    resolved = candidate.resolve()
-    if not any(_is_within(resolved, root) for root in roots):
-        raise PathNotAllowedError(f"{cleaned} is outside the allowed data folders ({allowed_text}).")
-    if must_exist and not resolved.exists():
-        raise PathNotAllowedError(f"{cleaned} does not exist.")
-    return resolved
-
-
-def _is_within(path: Path, root: Path) -> bool:
+    typed = Path((text or "").strip())
+    if typed.name in ("", ".", ".."):
+        raise DataRootError("please type an output folder name, such as coco-built")
     try:
-        path.relative_to(root)
-    except ValueError:
-        return False
-    return True
+        return resolve_within_roots(str(typed), roots)  # it exists already: check it as it is
+    except DataRootError:
+        pass
+    parent = resolve_within_roots(str(typed.parent), roots)
+    return parent / typed.name
 
 
 def display_path(path: Path) -> str:

@@ -28,6 +28,7 @@ class RunInfo:
     message: str  # status message
     created: str  # ISO creation time
     dataset_id: str  # content id of the dataset it was trained on
+    owner: str | None  # session id of whoever submitted it (None when unknown)
     epochs_completed: int  # epochs with a metrics line
     epochs_planned: int  # TrainConfig.epochs, 0 when unknown
     last_val_acc: float | None  # val accuracy after the last epoch
@@ -75,6 +76,7 @@ def list_runs(store) -> list[RunInfo]:
                 message=summary.message,
                 created=summary.created,
                 dataset_id=summary.dataset_id,
+                owner=summary.owner,
                 epochs_completed=summary.epochs_completed,
                 epochs_planned=epochs_planned,
                 last_val_acc=summary.last_val_acc,

@@ -1,26 +1,31 @@
 """Process-wide shared objects and per-session selections.
 
 Shared by every browser session of one server process (`st.cache_resource`):
-the RunStore, the JobRegistry and loaded datasets. Per session
-(`st.session_state`): an owner id and what the user picked; the picked run and
-data source are mirrored into `st.query_params` so a browser refresh keeps them.
+the RunStore, the JobScheduler (the one training queue of the server) and
+loaded datasets. Per session (`st.session_state`): an owner id, the instructor
+token typed in the sidebar and what the user picked; the picked run and data
+source are mirrored into `st.query_params` so a browser refresh keeps them.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 
 import streamlit as st
 import torch
 
-from app.jobs import JobRegistry
-from app.paths import resolve_allowed_path, runs_root
+from app.paths import data_roots, runs_root
+from app.server_config import scheduler_config
+from vitcore.data.roots import resolve_within_roots
 from vitcore.errors import VitcoreError
 
 SYNTHETIC_SOURCE = "synthetic"  # the query-param / session value meaning "embedded synthetic default"
 SOURCE_KEY = "source"  # session_state + query_params key of the active data source
 RUN_KEY = "run"  # session_state + query_params key of the selected run id
+ADMIN_TOKEN_KEY = "instructor_token"  # session_state key of the sidebar's "Instructor token" password box
+SHUTDOWN_TIMEOUT_S = 30.0  # how long the server waits for training threads (checkpoints) when it exits
 
 
 # ---------------------------------------------------------------- shared objects
@@ -39,10 +44,32 @@ def _run_store_for(root_text: str):
     return store
 
 
+def get_scheduler():
+    """The server's one JobScheduler: every training start (Train, Resume, Home) goes through it.
+
+    Its limits come from app.server_config (env VIT_CLASSROOM_MAX_JOBS / VIT_CLASSROOM_ADMIN_TOKEN,
+    else .streamlit/vit_classroom.toml, else 1 run per GPU or 1 on the CPU).
+    """
+    config = scheduler_config(os.environ)
+    return _scheduler_for(str(runs_root().resolve()), str(get_device()), config.max_jobs, config.admin_token)
+
+
 @st.cache_resource(show_spinner=False)
-def get_job_registry() -> JobRegistry:
-    """One registry of background jobs per server process."""
-    return JobRegistry()
+def _scheduler_for(root_text: str, device_text: str, max_jobs: int | None, admin_token: str | None):
+    from vitcore.train.scheduler import JobScheduler, SchedulerConfig
+
+    scheduler = JobScheduler(
+        _run_store_for(root_text), SchedulerConfig(max_jobs=max_jobs, admin_token=admin_token), torch.device(device_text)
+    )
+    # When the server exits, stop every run (each saves a checkpoint first) and mark queued runs
+    # "interrupted" BEFORE Python waits for the (non-daemon) training threads; resume them later.
+    register_before_thread_join = getattr(threading, "_register_atexit", None)
+    if register_before_thread_join is not None:
+        try:
+            register_before_thread_join(lambda: scheduler.shutdown(timeout=SHUTDOWN_TIMEOUT_S))
+        except RuntimeError:  # the interpreter is already shutting down
+            pass
+    return scheduler
 
 
 @st.cache_resource(show_spinner=False)
@@ -91,6 +118,16 @@ def owner_id() -> str:
     return st.session_state["owner_id"]
 
 
+def admin_token() -> str | None:
+    """What this session typed into the sidebar's "Instructor token" box (None when empty)."""
+    return st.session_state.get(ADMIN_TOKEN_KEY) or None
+
+
+def is_instructor() -> bool:
+    """True when this session's token matches VIT_CLASSROOM_ADMIN_TOKEN."""
+    return get_scheduler().is_admin(admin_token())
+
+
 def _remembered(key: str, default: str | None) -> str | None:
     if key not in st.session_state:
         from_url = st.query_params.get(key)
@@ -115,7 +152,7 @@ def active_source() -> str:
     source = _remembered(SOURCE_KEY, SYNTHETIC_SOURCE) or SYNTHETIC_SOURCE
     if source != SYNTHETIC_SOURCE:
         try:
-            source = str(resolve_allowed_path(source))
+            source = str(resolve_within_roots(source, data_roots()))
         except VitcoreError:
             source = SYNTHETIC_SOURCE
             _remember(SOURCE_KEY, source)
@@ -168,8 +205,10 @@ def load_run_model(run_id: str, checkpoint_mtime: float):
 @st.cache_resource(show_spinner="Evaluating on the validation split…", max_entries=16)
 def evaluate_run(run_id: str, checkpoint_mtime: float, source: str, drop_multilabel: bool, drop_leaked: bool):
     """vitcore.evaluate.evaluate of a run's checkpoint on the val split of a dataset (cached per run + data)."""
+    from app.inference import inference_threads, torch_threads
     from vitcore.evaluate import evaluate
 
     model, _, class_names = load_run_model(run_id, checkpoint_mtime)
     data = dataset_for(source, drop_multilabel, drop_leaked)
-    return evaluate(model, data.val, class_names or data.class_names, get_device())
+    with torch_threads(inference_threads(get_scheduler(), get_device())):  # leaves the trainer's cores alone
+        return evaluate(model, data.val, class_names or data.class_names, get_device())

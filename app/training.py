@@ -1,10 +1,10 @@
-"""Start, queue, stop and resume training from the dashboard (no Streamlit here).
+"""Submit, resume and describe training runs from the dashboard (no Streamlit here).
 
-Each run is a vitcore `TrainingJob` (its own worker thread, stop event, join).
-The one-click "ViT then CNN" on Home uses `JobQueue`: one extra worker thread
-that starts the jobs one after another, so two runs never fight over the CPU.
-Every job is registered in the shared JobRegistry under its run id, together
-with the session that started it.
+Every training start of the dashboard (Train's Start and Resume, Home's
+one-click ViT + CNN) goes to the server's one `vitcore.train.scheduler.JobScheduler`
+(see app/state.py). The scheduler creates the run folder at once (status
+"queued"), starts it when a training slot is free, and checks who may cancel,
+stop or delete it.
 """
 
 from __future__ import annotations
@@ -12,12 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import threading
 from dataclasses import dataclass
-
-from app.jobs import JobRegistry
-
-QUEUE_POLL_S = 0.25  # how often the queue thread checks its stop event while a job runs
 
 
 @dataclass
@@ -37,106 +32,19 @@ def fit_to_data(model_config, data):
     return dataclasses.replace(model_config, **changes)
 
 
-def start_job(store, registry: JobRegistry, owner: str, data, request: JobRequest) -> str:
-    """Create the run folder, start its worker thread and register it; returns the run id."""
-    from vitcore.train.job import TrainingJob
-
-    job = TrainingJob(store, request.model_config, request.train_config, data, owner=owner, name=request.name)
-    job.start()
-    registry.register(job.run_id, job, owner)
-    return job.run_id
+def submit_run(scheduler, owner: str, data, request: JobRequest) -> str:
+    """Queue one run in the server's scheduler (it starts when a slot is free); returns the run id."""
+    return scheduler.submit(request.model_config, request.train_config, data, owner=owner, name=request.name)
 
 
-def resume_job(store, registry: JobRegistry, owner: str, data, run_id: str) -> str:
-    """Continue a stopped/interrupted run from its last checkpoint (same run folder)."""
-    from vitcore.train.job import TrainingJob
-
-    job = TrainingJob.resume(store, run_id, data)
-    job.start()
-    registry.register(run_id, job, owner)
-    return run_id
+def submit_runs(scheduler, owner: str, data, requests: list[JobRequest]) -> list[str]:
+    """Queue several runs in order (with one slot they train one after the other); returns their ids."""
+    return [submit_run(scheduler, owner, data, request) for request in requests]
 
 
-class JobQueue:
-    """Runs several TrainingJobs strictly one after another in one extra thread.
-
-    All run folders are created up front (status "queued"), so every session sees
-    the whole plan at once. `stop()` stops the running job and cancels the rest.
-    """
-
-    def __init__(self, store, data, requests: list[JobRequest], owner: str):
-        from vitcore.train.job import TrainingJob
-
-        self.jobs = [
-            TrainingJob(store, request.model_config, request.train_config, data, owner=owner, name=request.name)
-            for request in requests
-        ]  # one TrainingJob per request, in order
-        self._stop_event = threading.Event()  # set by stop(): cancel the jobs not yet started
-        self._thread: threading.Thread | None = None  # the queue's worker thread
-
-    @property
-    def run_ids(self) -> list[str]:
-        return [job.run_id for job in self.jobs]
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._work, name="train-queue", daemon=False)
-        self._thread.start()
-
-    def _work(self) -> None:
-        for job in self.jobs:
-            if self._stop_event.is_set():
-                job.run.set_status("stopped", "cancelled before it started")
-                continue
-            job.start()
-            while not job.join(timeout=QUEUE_POLL_S):
-                if self._stop_event.is_set():
-                    job.stop()
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        for job in self.jobs:
-            job.stop()
-
-    def join(self, timeout: float | None = None) -> bool:
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def is_alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-
-class QueuedJobHandle:
-    """Registry entry for one job of a queue: stop() cancels that job only; alive while queued or running."""
-
-    def __init__(self, queue: JobQueue, job):
-        self.queue = queue  # the queue the job belongs to
-        self.job = job  # the TrainingJob itself
-
-    def stop(self) -> None:
-        self.job.stop()
-
-    def join(self, timeout: float | None = None) -> bool:
-        return self.job.join(timeout)
-
-    def is_alive(self) -> bool:
-        if self.job.is_alive():
-            return True
-        # Not started yet but the queue will still start it.
-        return self.queue.is_alive() and self.job.snapshot().status == "queued" and self.job.run.status().get("status") == "queued"
-
-    def snapshot(self):
-        return self.job.snapshot()
-
-
-def start_queue(store, registry: JobRegistry, owner: str, data, requests: list[JobRequest]) -> list[str]:
-    """Create all runs, start the queue thread, register every job; returns the run ids in order."""
-    queue = JobQueue(store, data, requests, owner)
-    for job in queue.jobs:
-        registry.register(job.run_id, QueuedJobHandle(queue, job), owner)
-    queue.start()
-    return queue.run_ids
+def resume_run(scheduler, owner: str, admin_token: str | None, data, run_id: str) -> str:
+    """Queue a stopped/interrupted run to continue from its last checkpoint (same run folder)."""
+    return scheduler.resume(run_id, data, requester=owner, admin_token=admin_token)
 
 
 def preset_for_data(kind: str, name: str, data):

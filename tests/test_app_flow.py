@@ -51,18 +51,19 @@ def trained(tmp_path_factory):
         patch.setenv("VIT_CLASSROOM_SYNTH_PER_CLASS", "4")
         patch.setenv("VIT_CLASSROOM_DATA_ROOTS", str(root))
         patch.setenv("VIT_CLASSROOM_TRAIN_OVERRIDES", TINY_OVERRIDES)
-        from app.state import get_job_registry, get_run_store
+        from app.state import get_run_store, get_scheduler
 
         at = new_app().run()
         assert_clean(at)
         at.button(key="home_train_both").click().run()
         assert_clean(at)
         run_ids = at.session_state["home_queue"]
-        registry = get_job_registry()
-        wait_until(lambda: all(not registry.is_alive(run_id) for run_id in run_ids), at)
+        scheduler = get_scheduler()
+        assert scheduler.slots == 1  # one run at a time: the CNN waits behind the ViT (checked by the timing test below)
+        wait_until(lambda: not set(run_ids) & set(scheduler.active_runs()), at)
         store = get_run_store()
-        yield {"at": at, "run_ids": run_ids, "store": store, "registry": registry}
-        registry.stop_all()
+        yield {"at": at, "run_ids": run_ids, "store": store, "scheduler": scheduler}
+        scheduler.wait_until_idle(timeout=60)
 
 
 def test_home_one_click_trains_the_vit_then_the_cnn(trained):
@@ -145,8 +146,6 @@ def test_compare_page_shows_shared_scale_confusion_matrices(trained):
 
 
 def test_train_page_starts_stops_resumes_and_finishes_a_run(trained):
-    from app.state import get_job_registry
-
     at = trained["at"]
     store = trained["store"]
     at.switch_page("views/train.py").run()
@@ -158,28 +157,32 @@ def test_train_page_starts_stops_resumes_and_finishes_a_run(trained):
     assert_clean(at)
     run_id = at.session_state["train_watch"]
     assert run_id not in trained["run_ids"]
-    registry = get_job_registry()
-    assert registry.get(run_id).owner_id == at.session_state["owner_id"]
+    scheduler = trained["scheduler"]
+    assert store.get(run_id).config()["owner"] == at.session_state["owner_id"]
+
+    def alive():
+        return run_id in scheduler.active_runs()
 
     other_session = new_app()
     other_session.switch_page("views/train.py").run()
     other_session.selectbox(key="train_watch_select").set_value(run_id).run()
     assert_clean(other_session)
-    if registry.is_alive(run_id):
+    if alive():
         assert not [button for button in other_session.button if button.key == f"train_stop_{run_id}"]
 
     at.run()
     stop_buttons = [button for button in at.button if button.key == f"train_stop_{run_id}"]
     if stop_buttons:  # still running: stop it, then resume it
         stop_buttons[0].click().run()
-        wait_until(lambda: not registry.is_alive(run_id), at)
+        wait_until(lambda: not alive(), at)
         assert store.get(run_id).status()["status"] == "stopped"
         at.run()
         assert not at.button(key="train_resume").disabled
         at.button(key="train_resume").click().run()
         assert_clean(at)
-        registry.stop(run_id, at.session_state["owner_id"])
-        wait_until(lambda: not registry.is_alive(run_id), at)
+        if alive():
+            scheduler.stop(run_id, at.session_state["owner_id"])
+        wait_until(lambda: not alive(), at)
     status = store.get(run_id).status()["status"]
     assert status in ("stopped", "finished")
     table = at.dataframe[0].value

@@ -125,8 +125,8 @@ def test_data_page_refuses_bad_folders_and_switches_to_a_good_one(app_env):
     assert_clean(at)
     at.radio(key="data_choice").set_value("a data folder").run()
     for text, expected in (
-        ("../outside", ".."),
-        (str(outside), "outside the allowed"),
+        ("../outside", "outside the data folders"),
+        (str(outside), "outside the data folders"),
         ("not_a_dataset", "train"),
     ):
         at.text_input(key="data_folder_text").set_value(text).run()

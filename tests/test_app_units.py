@@ -1,4 +1,4 @@
-"""Unit tests of the dashboard's helpers: allowed paths, upload decoding, job registry, estimates."""
+"""Unit tests of the dashboard's helpers: allowed paths, upload decoding, run permissions, settings, estimates."""
 
 import io
 import os
@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 
 from app.estimates import format_count, format_seconds, model_cost
-from app.jobs import JobRegistry
-from app.paths import PathNotAllowedError, allowed_data_roots, resolve_allowed_path
-from app.uploads import read_uploaded_image
-from vitcore.errors import ImageInputError
+from app.paths import REPO_ROOT, data_roots, resolve_new_folder
+from app.uploads import MAX_UPLOAD_BYTES, read_uploaded_image
+from vitcore.data.roots import DataRootError, resolve_within_roots
+from vitcore.errors import ImageInputError, VitcoreError
 
 
 # ------------------------------------------------------------------ image bytes used by several tests
@@ -91,12 +91,12 @@ def test_oversized_upload_is_refused_before_decoding():
         read_uploaded_image(b"\xff" * (21 * 1024 * 1024), "huge.jpg")
 
 
-# ------------------------------------------------------------------ allowed paths
+# ------------------------------------------------------------------ allowed paths (vitcore.data.roots, as the app uses it)
 def test_allowed_path_accepts_a_folder_inside_a_root(tmp_path):
     root = tmp_path / "root"
     (root / "set").mkdir(parents=True)
-    assert resolve_allowed_path("set", [root.resolve()]) == (root / "set").resolve()
-    assert resolve_allowed_path(str(root / "set"), [root.resolve()]) == (root / "set").resolve()
+    assert resolve_within_roots("set", [root]) == (root / "set").resolve()
+    assert resolve_within_roots(str(root / "set"), [root]) == (root / "set").resolve()
 
 
 def test_allowed_path_refuses_dotdot_outside_and_escaping_symlinks(tmp_path):
@@ -105,61 +105,146 @@ def test_allowed_path_refuses_dotdot_outside_and_escaping_symlinks(tmp_path):
     root.mkdir()
     outside.mkdir()
     (root / "link").symlink_to(outside, target_is_directory=True)
-    with pytest.raises(PathNotAllowedError, match=r"\.\."):
-        resolve_allowed_path("../outside", [root])
-    with pytest.raises(PathNotAllowedError, match="outside the allowed"):
-        resolve_allowed_path(str(outside), [root])
-    with pytest.raises(PathNotAllowedError, match="outside the allowed"):
-        resolve_allowed_path("link", [root])
-    with pytest.raises(PathNotAllowedError, match="does not exist"):
-        resolve_allowed_path("missing", [root])
-    with pytest.raises(PathNotAllowedError):
-        resolve_allowed_path("   ", [root])
+    for text in ("../outside", str(outside), "link", "set/../../outside"):
+        with pytest.raises(DataRootError, match="outside the data folders this server allows") as caught:
+            resolve_within_roots(text, [root])
+        assert "\n" not in str(caught.value)
+    with pytest.raises(DataRootError, match="does not exist"):
+        resolve_within_roots("missing", [root])
+    with pytest.raises(DataRootError, match="empty"):
+        resolve_within_roots("   ", [root])
 
 
 def test_allowed_roots_come_from_the_environment(tmp_path, monkeypatch):
     first, second = tmp_path / "a", tmp_path / "b"
     monkeypatch.setenv("VIT_CLASSROOM_DATA_ROOTS", f"{first}{os.pathsep}{second}")
-    assert allowed_data_roots() == [first.resolve(), second.resolve()]
+    assert data_roots() == [first, second]
     monkeypatch.delenv("VIT_CLASSROOM_DATA_ROOTS")
     monkeypatch.setenv("VIT_CLASSROOM_DATA", str(second))
-    roots = allowed_data_roots()
-    assert roots[0].name == "data" and roots[1] == second.resolve()
+    assert data_roots() == [REPO_ROOT / "data", second]
 
 
-# ------------------------------------------------------------------ job registry
-class FakeJob:
-    """A job with a real worker thread that waits for its stop event."""
-
-    def __init__(self):
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self.stop_event.wait, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.stop_event.set()
-
-    def join(self, timeout=None):
-        self.thread.join(timeout)
-        return not self.thread.is_alive()
-
-    def is_alive(self):
-        return self.thread.is_alive()
+def test_a_new_output_folder_must_have_its_parent_inside_a_root(tmp_path):
+    root = (tmp_path / "root").resolve()
+    (root / "built").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    assert resolve_new_folder("coco-built", [root]) == root / "coco-built"
+    assert resolve_new_folder("built/more", [root]) == root / "built" / "more"
+    assert resolve_new_folder("built", [root]) == root / "built"  # exists already: fine too
+    for text in ("../outside/new", str(tmp_path / "outside" / "new"), "..", "built/..", ""):
+        with pytest.raises(DataRootError):
+            resolve_new_folder(text, [root])
 
 
-def test_only_the_starting_session_can_stop_a_job():
-    registry = JobRegistry()
-    job = FakeJob()
-    registry.register("run-1", job, owner_id="alice")
-    assert registry.is_alive("run-1")
-    assert not registry.can_stop("run-1", "bob")
-    assert registry.stop("run-1", "bob") is False
-    assert job.is_alive()
-    assert registry.can_stop("run-1", "alice")
-    assert registry.stop("run-1", "alice") is True
-    assert job.join(timeout=5)
-    assert not registry.is_alive("run-1")
-    registry.stop_all()
+# ------------------------------------------------------------------ uploads with misleading names, server config
+def png_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((20, 30, 3), (10, 200, 30), dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+MARKUP_UPLOADS = {
+    "svg": b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>',
+    "html": b"\xef\xbb\xbf  <!DOCTYPE html><html><body><script>alert(1)</script></body></html>",
+}
+
+
+def test_the_bytes_decide_not_the_file_extension():
+    picture = read_uploaded_image(png_bytes(), "really-a-png.jpg")  # a PNG named .jpg just works
+    assert picture.mode == "RGB" and picture.size == (30, 20)
+    assert picture.getpixel((0, 0)) == (10, 200, 30)
+    with pytest.raises(ImageInputError, match="not a recognised image"):
+        read_uploaded_image(b"just some notes, not a picture\n" * 20, "notes.png")
+    for case, payload in MARKUP_UPLOADS.items():
+        with pytest.raises(ImageInputError, match="SVG/HTML text document") as caught:
+            read_uploaded_image(payload, f"{case}.jpg")
+        assert f"{case}.jpg" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_streamlit_config_keeps_xsrf_on_and_caps_uploads():
+    import tomllib
+
+    with open(REPO_ROOT / ".streamlit" / "config.toml", "rb") as handle:
+        config = tomllib.load(handle)
+    assert config["server"]["enableXsrfProtection"] is True
+    assert config["server"]["maxUploadSize"] * 1024 * 1024 == MAX_UPLOAD_BYTES  # the page's check matches the server's
+    assert set(config) <= {"server", "browser", "client", "theme", "runner", "logger", "global", "magic"}  # no unknown sections
+
+
+def test_concurrency_limit_comes_from_env_then_settings_file(tmp_path):
+    from app.server_config import scheduler_config
+
+    settings = tmp_path / "vit_classroom.toml"
+    assert scheduler_config({"VIT_CLASSROOM_SETTINGS": str(settings)}).max_jobs is None  # no file: vitcore's default
+    settings.write_text("[training]\nmax_concurrent_jobs = 3\n")
+    environ = {"VIT_CLASSROOM_SETTINGS": str(settings), "VIT_CLASSROOM_ADMIN_TOKEN": "s3cret"}
+    config = scheduler_config(environ)
+    assert config.max_jobs == 3 and config.admin_token == "s3cret"
+    assert scheduler_config({**environ, "VIT_CLASSROOM_MAX_JOBS": "2"}).max_jobs == 2  # env wins
+    settings.write_text("[training]\nmax_concurrent_jobs = 0\n")
+    with pytest.raises(VitcoreError, match="at least 1"):
+        scheduler_config(environ)
+    settings.write_text("[training]\nmax_concurrent_jobs = 'two'\n")
+    with pytest.raises(VitcoreError, match="whole number"):
+        scheduler_config(environ)
+    settings.write_text("[training\n")
+    with pytest.raises(VitcoreError, match="not valid TOML"):
+        scheduler_config(environ)
+
+
+# ------------------------------------------------------------------ run permissions and queue words
+def test_queue_words():
+    from app.run_control import ordinal, queue_text
+
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 112)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "112th"
+    ]
+    assert queue_text(2) == "2nd in the queue"
+
+
+def test_only_the_owner_or_the_instructor_may_control_a_run(tmp_path):
+    from app.run_control import may_control
+    from vitcore.runs.store import RunStore
+    from vitcore.train.scheduler import JobScheduler, SchedulerConfig
+
+    scheduler = JobScheduler(RunStore(tmp_path / "runs"), SchedulerConfig(admin_token="teacher-pw"), torch.device("cpu"))
+    assert may_control(scheduler, "alice", "alice", None)
+    assert not may_control(scheduler, "alice", "bob", None)
+    assert not may_control(scheduler, "alice", "bob", "wrong")
+    assert may_control(scheduler, "alice", "bob", "teacher-pw")
+    assert not may_control(scheduler, None, "bob", None)  # unknown owner (a corrupt config): instructor only
+    assert may_control(scheduler, None, "bob", "teacher-pw")
+    no_admin = JobScheduler(RunStore(tmp_path / "runs"), SchedulerConfig(), torch.device("cpu"))
+    assert not may_control(no_admin, "alice", "bob", "")  # no token configured: nobody is the instructor
+
+
+def test_inference_threads_leave_the_trainers_cores_alone():
+    from app.inference import inference_threads, torch_threads
+    from vitcore.train.scheduler import available_cpu_cores
+
+    class Busy:  # the two numbers inference_threads reads from a scheduler
+        def __init__(self, running):
+            self.running = running
+
+        def running_count(self):
+            return self.running
+
+    cores = available_cpu_cores()
+    assert inference_threads(Busy(0), torch.device("cpu")) == max(1, min(cores, 4))
+    assert inference_threads(Busy(1), torch.device("cpu")) == 1  # cores - (cores - 1)
+    assert inference_threads(Busy(1), torch.device("cuda")) == max(1, min(cores, 4))  # GPU training leaves the CPU free
+    before = torch.get_num_threads()
+    seen = []
+
+    def inside():
+        with torch_threads(1):
+            seen.append(torch.get_num_threads())
+        seen.append(torch.get_num_threads())
+
+    worker = threading.Thread(target=inside)
+    worker.start()
+    worker.join()
+    assert seen[0] == 1 and torch.get_num_threads() == before  # this thread's count is untouched
 
 
 # ------------------------------------------------------------------ estimates

@@ -12,7 +12,8 @@ from pathlib import Path
 import streamlit as st
 
 from app import state
-from app.paths import display_path, resolve_allowed_path
+from app.paths import display_path, resolve_new_folder
+from vitcore.data.roots import resolve_within_roots
 from vitcore.errors import VitcoreError
 
 DEFAULT_CLASSES = "airplane, bus, cat, dog, pizza"  # the homework's five COCO categories
@@ -43,13 +44,13 @@ def coco_build_form(roots: list[Path]) -> None:
     if not submitted:
         return
     try:
-        annotations = resolve_allowed_path(annotations_text)
+        annotations = resolve_within_roots(annotations_text, roots)
         if not annotations.is_file():
             raise VitcoreError(f"{annotations_text} is not a file; choose a COCO instances_*.json file.")
-        output_root = resolve_allowed_path(output_text, must_exist=False)
+        output_root = resolve_new_folder(output_text, roots)
         image_dir = None
         if image_mode == "local image folder":
-            image_dir = resolve_allowed_path(image_dir_text)
+            image_dir = resolve_within_roots(image_dir_text, roots)
         classes = tuple(name.strip() for name in classes_text.split(",") if name.strip())
         config = CocoBuildConfig(
             annotations=annotations,

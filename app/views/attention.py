@@ -6,8 +6,10 @@ from PIL import Image
 
 from app import run_tools, state
 from app.components import charts
+from app.components.run_picker import deleted_warning, forget_deleted_runs
+from app.inference import inference_threads, torch_threads
 from app.uploads import UPLOAD_TYPES, read_uploaded_image
-from vitcore.errors import VitcoreError
+from vitcore.errors import RunError, VitcoreError
 
 st.title(":material/visibility: Attention")
 st.markdown(
@@ -18,7 +20,9 @@ st.markdown(
 
 store = state.get_run_store()
 device = state.get_device()
-vit_runs = [info for info in run_tools.list_runs(store) if info.model_kind == "vit" and info.has_checkpoint]
+all_runs = run_tools.list_runs(store)
+vit_runs = [info for info in all_runs if info.model_kind == "vit" and info.has_checkpoint]
+forget_deleted_runs([info.run_id for info in all_runs], widget_keys=("attention_run",))
 if not vit_runs:
     st.info("No ViT run with a checkpoint yet — start one on the **Train** page (or use the one-click button on **Home**).")
     st.page_link("views/train.py", label="Go to Train", icon=":material/model_training:")
@@ -35,6 +39,12 @@ info = next(item for item in vit_runs if item.run_id == run_id)
 
 try:
     model, model_config, class_names = state.load_run_model(run_id, info.checkpoint_mtime)
+except RunError as error:
+    if not store.root.joinpath(run_id).is_dir():  # deleted between the listing and the loading
+        deleted_warning(run_id, "Pick another run above.")
+    else:  # a corrupt checkpoint or config: an error for this run only, the picker above still works
+        st.error(f"Run `{run_id}` cannot be loaded: {error}. Pick another run above.")
+    st.stop()
 except VitcoreError as error:
     st.error(str(error))
     st.stop()
@@ -76,7 +86,9 @@ else:
         st.stop()
 
 try:
-    prediction = run_tools.predict(model, picture, class_names, image_size, device)
+    # Never waits for training: no lock is shared, and the thread count leaves the trainer's cores alone.
+    with torch_threads(inference_threads(state.get_scheduler(), device)):
+        prediction = run_tools.predict(model, picture, class_names, image_size, device)
 except VitcoreError as error:
     st.error(str(error))
     st.stop()

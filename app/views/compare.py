@@ -7,7 +7,8 @@ from PIL import Image
 
 from app import run_tools, state
 from app.components import charts
-from vitcore.errors import VitcoreError
+from app.components.run_picker import deleted_warning, forget_deleted_runs
+from vitcore.errors import RunError, VitcoreError
 
 st.title(":material/compare: Compare a ViT with a CNN")
 st.markdown(
@@ -16,7 +17,9 @@ st.markdown(
 )
 
 store = state.get_run_store()
-runs = [info for info in run_tools.list_runs(store) if info.has_checkpoint]
+all_runs = run_tools.list_runs(store)
+runs = [info for info in all_runs if info.has_checkpoint]
+forget_deleted_runs([info.run_id for info in all_runs], widget_keys=("compare_vit", "compare_cnn"))
 vit_runs = [info for info in runs if info.model_kind == "vit"]
 cnn_runs = [info for info in runs if info.model_kind == "cnn"]
 if not vit_runs or not cnn_runs:
@@ -39,11 +42,17 @@ source = state.active_source()
 drop_multilabel, drop_leaked = state.hygiene_flags()
 data = state.active_dataset()
 results = {}
-try:
-    for kind, info in chosen.items():
+for kind, info in chosen.items():
+    try:
         results[kind] = state.evaluate_run(info.run_id, info.checkpoint_mtime, source, drop_multilabel, drop_leaked)
-except VitcoreError as error:
-    st.error(str(error))
+    except RunError as error:
+        if not store.root.joinpath(info.run_id).is_dir():  # deleted between the listing and the evaluation
+            deleted_warning(info.run_id, f"Pick another {kind} run above.")
+        else:  # a corrupt checkpoint or config: an error for this run only
+            st.error(f"{kind} run `{info.run_id}` cannot be loaded: {error}. Pick another {kind} run above.")
+    except VitcoreError as error:
+        st.error(str(error))
+if len(results) < len(chosen):
     st.stop()
 if any(list(result.class_names) != list(data.class_names) for result in results.values()):
     st.warning("A run was trained with different class names than the active dataset; pick the matching dataset on the Data page.")
@@ -130,7 +139,12 @@ else:
 
 # ------------------------------------------------------------------ learning curves
 st.subheader("Learning curves")
-epochs_by_run = {kind: run_tools.epoch_frame(store.get(info.run_id).read_metrics()) for kind, info in chosen.items()}
+epochs_by_run = {}  # "ViT"/"CNN" -> per-epoch frame
+for kind, info in chosen.items():
+    try:
+        epochs_by_run[kind] = run_tools.epoch_frame(store.get(info.run_id).read_metrics())
+    except RunError:  # deleted a moment ago: its curve is simply left out
+        continue
 st.plotly_chart(charts.epoch_accuracy(epochs_by_run), key="compare_curves")
 st.caption(
     "Dashed = training accuracy, solid = validation accuracy. A growing gap between them is overfitting; ViTs usually need "

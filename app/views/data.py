@@ -9,7 +9,8 @@ from PIL import Image
 
 from app import state
 from app.components import charts
-from app.paths import allowed_data_roots, display_path, resolve_allowed_path
+from app.paths import data_roots, display_path
+from vitcore.data.roots import resolve_within_roots
 from vitcore.errors import VitcoreError
 
 SAMPLES_PER_CLASS = 8  # images shown per class in the sample grid
@@ -21,7 +22,7 @@ st.markdown(
     "silently change your accuracy numbers."
 )
 
-roots = allowed_data_roots()
+roots = data_roots()
 
 
 @st.cache_data(show_spinner="Checking the folder…", max_entries=8)
@@ -77,7 +78,7 @@ elif choice == "a data folder":
     )
     if st.button("Use this folder", type="primary", key="data_use_folder"):
         try:
-            folder = resolve_allowed_path(typed)
+            folder = resolve_within_roots(typed, roots)
             from vitcore.data.folder import scan_folder
 
             scan_folder(folder)  # raises DataLayoutError with a clear sentence for a wrong layout

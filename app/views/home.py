@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import run_tools, state, training
+from app import run_control, run_tools, state, training
 from app.components.live import progress_line
 from vitcore.device import describe_device
 from vitcore.errors import VitcoreError
@@ -19,7 +19,7 @@ st.markdown(
 
 owner = state.owner_id()
 store = state.get_run_store()
-registry = state.get_job_registry()
+scheduler = state.get_scheduler()
 device = state.get_device()
 
 # ------------------------------------------------------------------ dataset + device
@@ -56,44 +56,54 @@ with device_column:
 st.subheader("Train a ViT and a CNN on this data")
 st.markdown(
     "One click trains the **vit/classroom** recipe and then the **cnn/hw4** recipe on the active dataset, one after the "
-    "other, so you can compare them on the Compare page. Everyone connected sees the runs; only you can stop them."
+    "other, so you can compare them on the Compare page. Everyone connected sees the runs; only you can stop them. "
+    "The server trains a limited number of runs at once, so yours may wait in a queue first."
 )
 if st.button("Train a ViT and a CNN on this data", type="primary", key="home_train_both"):
     try:
-        run_ids = training.start_queue(store, registry, owner, data, training.classroom_requests(data))
+        run_ids = training.submit_runs(scheduler, owner, data, training.classroom_requests(data))
     except VitcoreError as error:
         st.error(str(error))
     else:
         st.session_state["home_queue"] = run_ids
         state.set_selected_run(run_ids[0])
-        st.toast("Training started: ViT first, then the CNN.")
+        st.toast("Submitted: the ViT first, then the CNN.")
 
 
 @st.fragment(run_every=1.5)
 def home_progress() -> None:
-    """Progress of this session's one-click runs, refreshed every 1.5 s."""
+    """Progress (or queue position) of this session's one-click runs, refreshed every 1.5 s."""
     run_ids = st.session_state.get("home_queue", [])
     if not run_ids:
-        active = [entry for entry in registry.entries() if registry.is_alive(entry.run_id)]
+        active = scheduler.active_runs()
         if active:
-            st.caption(f"{len(active)} run(s) are training on this server right now; see the Train page.")
+            waiting = len(active) - scheduler.running_count()
+            st.caption(f"{scheduler.running_count()} run(s) training and {waiting} waiting on this server right now; see the Train page.")
         else:
             st.caption("No training started from this page yet.")
         return
+    infos = {item.run_id: item for item in run_tools.list_runs(store)}
     for run_id in run_ids:
-        entry = registry.get(run_id)
-        if entry is not None:
-            progress_line(run_id, entry.job.snapshot())
+        activity = run_control.run_activity(scheduler, run_id)
+        info = infos.get(run_id)
+        if info is None:  # deleted by its owner or the instructor
+            st.caption(f"{run_id} · deleted")
+        elif activity.state == "queued":
+            st.progress(0.0, text=f"{run_id} · queued · {run_control.queue_text(activity.queue_position)}")
+        elif activity.snapshot is not None:
+            progress_line(run_id, activity.snapshot)
         else:  # the server restarted: read the folder
-            info = next((item for item in run_tools.list_runs(store) if item.run_id == run_id), None)
-            if info is not None:
-                st.progress(min(1.0, info.epochs_completed / max(info.epochs_planned, 1)), text=f"{run_id} · {info.status}")
-    if any(registry.can_stop(run_id, owner) for run_id in run_ids):
-        if st.button("Stop these runs", key="home_stop"):
-            for run_id in run_ids:
-                registry.stop(run_id, owner)
+            st.progress(min(1.0, info.epochs_completed / max(info.epochs_planned, 1)), text=f"{run_id} · {info.status}")
+    still_active = [run_id for run_id in run_ids if run_control.is_active(scheduler, run_id)]
+    if still_active:
+        if st.button("Stop these runs", key="home_stop", help="Stops the training run (with a checkpoint) and takes the waiting one out of the queue."):
+            for run_id in still_active:
+                try:
+                    scheduler.stop(run_id, owner, state.admin_token())
+                except VitcoreError:
+                    pass  # it ended (or was deleted) a moment ago
             st.toast("Stopping… a checkpoint is saved first, so you can resume later.")
-    elif all(not registry.is_alive(run_id) for run_id in run_ids):
+    else:
         st.success("Done. Compare the two models on the **Compare** page, or look inside the ViT on the **Attention** page.")
 
 

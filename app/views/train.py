@@ -5,11 +5,12 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from app import run_tools, state, training
+from app import run_control, run_tools, state, training
 from app.components import charts
 from app.components.live import progress_line, snapshot_iterations
+from app.components.run_picker import deleted_warning, forget_deleted_runs
 from app.estimates import estimate_training_seconds, format_count, format_seconds, measure_matmul_flops, model_cost
-from vitcore.errors import VitcoreError
+from vitcore.errors import RunError, VitcoreError
 from vitcore.presets import list_presets
 from vitcore.train.config import AUGMENTATIONS
 
@@ -23,8 +24,9 @@ st.markdown(
 )
 
 owner = state.owner_id()
+admin_token = state.admin_token()
 store = state.get_run_store()
-registry = state.get_job_registry()
+scheduler = state.get_scheduler()
 device = state.get_device()
 try:
     data = state.active_dataset()
@@ -127,8 +129,8 @@ with cost_column:
         )
     if st.button("Start training", type="primary", key="train_start"):
         try:
-            run_id = training.start_job(
-                store, registry, owner, data, training.JobRequest(model_config, train_config, f"{kind}-{preset_name}")
+            run_id = training.submit_run(
+                scheduler, owner, data, training.JobRequest(model_config, train_config, f"{kind}-{preset_name}")
             )
         except VitcoreError as error:
             st.error(str(error))
@@ -136,56 +138,104 @@ with cost_column:
             state.set_selected_run(run_id)
             st.session_state["train_watch"] = run_id
             st.session_state["train_watch_select"] = run_id  # the selectbox below is not created yet in this run
-            st.toast(f"Started {run_id}")
+            position = scheduler.queue_position(run_id)
+            st.toast(f"Started {run_id}" if position is None else f"Queued {run_id}: {run_control.queue_text(position)}")
 
 # ------------------------------------------------------------------ live view
 st.subheader("3 · Live")
 runs = run_tools.list_runs(store)
-if not runs:
-    st.info("No runs yet — choose a recipe above and press **Start training** (or use the one-click button on Home).")
-    st.stop()
 labels = {info.run_id: info.label for info in runs}  # with status and accuracy: chart legends
 choices = {info.run_id: info.choice_label for info in runs}  # stable text for widgets: a status change keeps the choice
 run_ids = list(labels)
+watched_before = st.session_state.get("train_watch")
+if watched_before and watched_before not in run_ids:  # deleted by another session (or by the instructor)
+    st.session_state["train_watch"] = None
+    state.set_selected_run(None)
+    deleted_warning(watched_before, "Showing the newest run instead." if run_ids else "There is no other run to show yet.")
+else:
+    forget_deleted_runs(run_ids, fallback="Showing the newest run instead.")
+if not runs:
+    st.info("No runs yet — choose a recipe above and press **Start training** (or use the one-click button on Home).")
+    st.stop()
 remembered = st.session_state.get("train_watch") or state.selected_run()
 if st.session_state.get("train_watch_select") not in run_ids:  # first visit, or the remembered run is gone
     st.session_state["train_watch_select"] = remembered if remembered in run_ids else run_ids[0]
 watched = st.selectbox("watch run", run_ids, format_func=lambda run_id: choices.get(run_id, run_id), key="train_watch_select")
 st.session_state["train_watch"] = watched
 state.set_selected_run(watched)
+owners = {info.run_id: info.owner for info in runs}  # who submitted each run (session ids)
+
+
+def iteration_curve(run, activity) -> pd.DataFrame:
+    """The per-step curve saved on disk, plus the newest live points the log has not flushed yet."""
+    on_disk = run_tools.iteration_frame(run.read_iterations())  # survives refreshes and restarts
+    if activity.snapshot is None or activity.state != "training":
+        return on_disk
+    live = snapshot_iterations(activity.snapshot)
+    newest_saved = on_disk["progress"].max() if not on_disk.empty else float("-inf")
+    fresher = live[live["progress"] > newest_saved]
+    return fresher if on_disk.empty else pd.concat([on_disk, fresher], ignore_index=True)
 
 
 @st.fragment(run_every=1.5)
 def live_view(run_id: str) -> None:
-    """Progress, stop button and live charts of one run; re-runs every 1.5 s by itself."""
-    alive = registry.is_alive(run_id)
-    was_alive_key = f"train_was_alive_{run_id}"  # session flag: was this run training at the previous refresh?
-    if st.session_state.get(was_alive_key) and not alive:
-        st.session_state[was_alive_key] = False
+    """Queue position, progress, cancel/stop and live charts of one run; re-runs every 1.5 s by itself."""
+    try:
+        run = store.get(run_id)
+    except RunError:  # deleted while this page watched it: redraw the whole page, which says so
+        st.rerun(scope="app")
+    activity = run_control.run_activity(scheduler, run_id)
+    active = activity.state != "idle"
+    was_active_key = f"train_was_active_{run_id}"  # session flag: was this run queued/training at the previous refresh?
+    if st.session_state.get(was_active_key) and not active:
+        st.session_state[was_active_key] = False
         st.rerun(scope="app")  # the run just ended: refresh the run table, labels and buttons outside this fragment
-    st.session_state[was_alive_key] = alive
-    entry = registry.get(run_id)
-    run = store.get(run_id)
-    epochs = run_tools.epoch_frame(run.read_metrics())
-    status = run.status()
-    if entry is not None:
-        snapshot = entry.job.snapshot()
-        progress_line(run_id, snapshot)
-        iterations = snapshot_iterations(snapshot)
-        if registry.can_stop(run_id, owner):
-            if st.button("Stop", key=f"train_stop_{run_id}", help="Stops before the next step and saves a checkpoint."):
-                registry.stop(run_id, owner)
-                st.toast("Stopping…")
-        elif registry.is_alive(run_id):
-            st.caption("Started from another browser session: only that session can stop it.")
-    else:
-        iterations = pd.DataFrame(columns=["progress", "loss", "running_acc"])
+    st.session_state[was_active_key] = active
+    allowed = run_control.may_control(scheduler, owners.get(run_id), owner, admin_token)
+    try:
+        epochs = run_tools.epoch_frame(run.read_metrics())
+        status = run.status()
         planned = max(int(run.config().get("train_config", {}).get("epochs", 1) or 1), 1)
+        iterations = iteration_curve(run, activity)
+    except RunError as error:  # a corrupt config/status file: an error for this run only
+        st.error(f"Run `{run_id}` cannot be shown: {error}. Pick another run above, or delete this one.")
+        return
+    if activity.state == "queued":
+        waiting = run_control.queue_text(activity.queue_position)
+        st.progress(0.0, text=f"{run_id} · queued · {waiting}")
+        st.info(
+            f"This run is **{waiting}**: it starts by itself when a training slot frees up "
+            f"({'1 run trains' if scheduler.slots == 1 else f'{scheduler.slots} runs train'} at a time on this server)."
+        )
+        if allowed:
+            if st.button("Cancel (leave the queue)", key=f"train_cancel_{run_id}", help="Takes the run out of the queue; it is kept as stopped."):
+                try:
+                    scheduler.cancel(run_id, owner, admin_token)
+                except VitcoreError as error:
+                    st.error(str(error))
+                else:
+                    st.toast("Cancelled: the run left the queue.")
+                    st.rerun(scope="app")
+        else:
+            st.caption("Queued by another browser session: only that session (or the instructor) can cancel it.")
+    elif activity.state == "training" and activity.snapshot is not None:
+        progress_line(run_id, activity.snapshot)
+        if allowed:
+            if st.button("Stop", key=f"train_stop_{run_id}", help="Stops before the next step and saves a checkpoint."):
+                try:
+                    scheduler.stop(run_id, owner, admin_token)
+                except VitcoreError as error:
+                    st.error(str(error))
+                else:
+                    st.toast("Stopping…")
+        else:
+            st.caption("Started from another browser session: only that session (or the instructor) can stop it.")
+    else:
         st.progress(min(1.0, len(epochs) / planned), text=f"{run_id} · {status.get('status')} · {len(epochs)}/{planned} epochs · {status.get('message', '')}")
     chart_left, chart_right = st.columns(2)
     with chart_left:
         if iterations.empty:
-            st.caption("Per-iteration loss is shown while a run trains in this server process.")
+            st.caption("The per-iteration loss appears after the first training steps (it is saved with the run).")
         else:
             st.plotly_chart(charts.iteration_curves({run_id: iterations}, smooth=5), key=f"train_iter_{run_id}")
             st.caption("Loss should fall and running accuracy rise; noisy curves are normal with small batches.")
@@ -201,20 +251,48 @@ live_view(watched)
 
 # ------------------------------------------------------------------ overlay
 st.subheader("4 · Overlay several runs")
-overlay_ids = st.multiselect("runs", run_ids, default=run_ids[: min(2, len(run_ids))], format_func=lambda run_id: choices.get(run_id, run_id), key="train_overlay")
+overlay_options = [info.run_id for info in runs if info.error is None]
+if "train_overlay" in st.session_state:  # drop runs deleted since the last visit (before the widget is created)
+    st.session_state["train_overlay"] = [run_id for run_id in st.session_state["train_overlay"] if run_id in overlay_options]
+    overlay_ids = st.multiselect("runs", overlay_options, format_func=lambda run_id: choices.get(run_id, run_id), key="train_overlay")
+else:
+    overlay_ids = st.multiselect(
+        "runs", overlay_options, default=overlay_options[: min(2, len(overlay_options))],
+        format_func=lambda run_id: choices.get(run_id, run_id), key="train_overlay",
+    )
 if overlay_ids:
-    frames = {labels[run_id]: run_tools.epoch_frame(store.get(run_id).read_metrics()) for run_id in overlay_ids}
+    frames = {}
+    for run_id in overlay_ids:
+        try:
+            frames[labels[run_id]] = run_tools.epoch_frame(store.get(run_id).read_metrics())
+        except RunError:  # deleted a moment ago
+            continue
     st.plotly_chart(charts.epoch_accuracy(frames), key="train_overlay_chart")
     st.caption("Each colour is one run; compare recipes on the same axes (dashed = train, solid = val).")
 
 # ------------------------------------------------------------------ run table
 st.subheader("5 · All runs")
+
+
+def started_by(run_owner: str | None) -> str:
+    if run_owner is not None and run_owner == owner:
+        return "you"
+    return "another session" if run_owner else "unknown"
+
+
+def queue_column(run_id: str) -> str:
+    position = scheduler.queue_position(run_id)
+    return run_control.queue_text(position) if position is not None else ""
+
+
 table = pd.DataFrame(
     [
         {
             "run": info.run_id,
             "model": info.model_kind,
             "status": info.status,
+            "queue": queue_column(info.run_id),
+            "started by": started_by(info.owner),
             "epochs": f"{info.epochs_completed}/{info.epochs_planned or '?'}",
             "val acc": info.last_val_acc,
             "checkpoint": "yes" if info.has_checkpoint else "no",
@@ -223,31 +301,74 @@ table = pd.DataFrame(
         for info in runs
     ]
 )
-st.dataframe(table, hide_index=True, column_config={"val acc": st.column_config.NumberColumn(format="percent")})
+st.dataframe(
+    table, hide_index=True,
+    column_config={
+        "val acc": st.column_config.NumberColumn(format="percent"),
+        "queue": st.column_config.TextColumn(width="medium"),  # "12th in the queue" fits
+    },
+)
 selected_info = next(info for info in runs if info.run_id == watched)
-action_left, action_mid, action_right = st.columns(3)
-with action_left:
-    can_resume = selected_info.status in ("stopped", "interrupted") and selected_info.has_checkpoint and not registry.is_alive(watched)
-    if st.button("Resume this run", disabled=not can_resume, key="train_resume", help="Continue from the last checkpoint."):
+watched_active = run_control.is_active(scheduler, watched)
+allowed_here = run_control.may_control(scheduler, selected_info.owner, owner, admin_token)
+not_yours = "Only the session that started this run (or the instructor, with the sidebar's token) can do this."
+action_resume, action_checkpoint, action_csv, action_delete = st.columns(4)
+with action_resume:
+    can_resume = selected_info.status in ("stopped", "interrupted") and selected_info.has_checkpoint and not watched_active
+    if st.button("Resume this run", disabled=not (can_resume and allowed_here), key="train_resume",
+                 help="Continue from the last checkpoint." if allowed_here else not_yours):
         try:
-            training.resume_job(store, registry, owner, data, watched)
+            training.resume_run(scheduler, owner, admin_token, data, watched)
         except VitcoreError as error:
             st.error(str(error))
         else:
             st.toast(f"Resumed {watched}")
             st.rerun()
-with action_mid:
+try:
     run = store.get(watched)
-    if selected_info.has_checkpoint and not registry.is_alive(watched):
+except RunError:  # deleted a moment ago by another session
+    deleted_warning(watched, "Reload the page to see the remaining runs.")
+    st.stop()
+with action_checkpoint:
+    checkpoint_bytes = None
+    if selected_info.has_checkpoint and not watched_active:
+        try:
+            checkpoint_bytes = run.checkpoint_path.read_bytes()
+        except OSError:  # deleted or being replaced right now
+            checkpoint_bytes = None
+    if checkpoint_bytes is not None:
         st.download_button(
-            "Download checkpoint", data=run.checkpoint_path.read_bytes(), file_name=f"{watched}.pt",
+            "Download checkpoint", data=checkpoint_bytes, file_name=f"{watched}.pt",
             mime="application/octet-stream", key="train_download_ckpt", on_click="ignore",
         )
     else:
         st.caption("The checkpoint can be downloaded once the run is not training.")
-with action_right:
+with action_csv:
     records = run.read_metrics()
     st.download_button(
         "Download metrics (CSV)", data=run_tools.metrics_csv(records), file_name=f"{watched}-metrics.csv",
         mime="text/csv", key="train_download_csv", disabled=not records, on_click="ignore",
     )
+with action_delete:
+    if st.button("Delete this run", key="train_delete", disabled=not allowed_here,
+                 help="Removes the run folder (checkpoint, metrics, curves)." if allowed_here else not_yours):
+        st.session_state["train_delete_confirm"] = watched
+if st.session_state.get("train_delete_confirm") == watched:
+    still = " It is still queued or training: it is stopped first." if watched_active else ""
+    st.warning(f"Delete run `{watched}` and all of its files? This cannot be undone.{still}")
+    confirm_column, keep_column, _ = st.columns([1, 1, 3])
+    if confirm_column.button("Yes, delete it", type="primary", key="train_delete_yes"):
+        try:
+            scheduler.delete(watched, owner, admin_token)
+        except VitcoreError as error:
+            st.error(str(error))
+        else:
+            st.session_state.pop("train_delete_confirm", None)
+            st.session_state["train_watch"] = None
+            st.session_state.pop("train_watch_select", None)
+            state.set_selected_run(None)
+            st.toast(f"Deleted {watched}")
+            st.rerun()
+    if keep_column.button("Keep it", key="train_delete_no"):
+        st.session_state.pop("train_delete_confirm", None)
+        st.rerun()

@@ -1,0 +1,307 @@
+"""A classroom server under load: one queue, fair turns, owner/instructor rights, deleted and broken runs.
+
+Every test drives the real dashboard with AppTest (several AppTest instances =
+several browser sessions with different owner ids) on top of the real
+JobScheduler, RunStore and tiny real training runs on a tiny synthetic set.
+"""
+
+import base64
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from app.paths import REPO_ROOT
+from test_app_units import jpeg_bytes, png_bytes
+
+HOME = str(REPO_ROOT / "app" / "Home.py")
+TOKEN = "teacher-secret-42"  # the instructor token of these tests' server
+TINY_OVERRIDES = '{"epochs": 1, "batch_size": 8, "max_train_batches_per_epoch": 2, "eval_batch_size": 64, "num_threads": 1}'
+LONG_EPOCHS = 500  # a CNN run that keeps training until the test stops it
+
+
+@pytest.fixture
+def server_env(tmp_path, monkeypatch):
+    """A private run folder, a tiny synthetic set, a limit of one run at a time and an instructor token."""
+    data_root = tmp_path / "data_root"
+    data_root.mkdir()
+    monkeypatch.setenv("VIT_CLASSROOM_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("VIT_CLASSROOM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("VIT_CLASSROOM_SYNTH_PER_CLASS", "4")
+    monkeypatch.setenv("VIT_CLASSROOM_DATA_ROOTS", str(data_root))
+    monkeypatch.setenv("VIT_CLASSROOM_TRAIN_OVERRIDES", TINY_OVERRIDES)
+    monkeypatch.setenv("VIT_CLASSROOM_MAX_JOBS", "1")
+    monkeypatch.setenv("VIT_CLASSROOM_ADMIN_TOKEN", TOKEN)
+    monkeypatch.setenv("VIT_CLASSROOM_SETTINGS", str(tmp_path / "no-settings.toml"))
+    from app.state import get_run_store, get_scheduler
+
+    scheduler = get_scheduler()
+    yield {"scheduler": scheduler, "store": get_run_store(), "tmp": tmp_path}
+    for run_id in scheduler.active_runs():  # never leave a training thread behind
+        try:
+            scheduler.stop(run_id, None, TOKEN)
+        except Exception:
+            pass
+    assert scheduler.wait_until_idle(timeout=60)
+
+
+def new_session() -> AppTest:
+    return AppTest.from_file(HOME, default_timeout=120)
+
+
+def assert_clean(at: AppTest):
+    assert not at.exception, [item.value for item in at.exception]
+
+
+def texts(elements) -> list[str]:
+    return [item.value for item in elements]
+
+
+def wait_until(condition, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def start_long_cnn(at: AppTest) -> str:
+    """Press Start on the Train page with a CNN recipe long enough to still train during the test."""
+    at.radio(key="train_kind").set_value("cnn").run()
+    at.number_input(key="train_epochs_cnn_hw4").set_value(LONG_EPOCHS).run()
+    at.button(key="train_start").click().run()
+    assert_clean(at)
+    return at.session_state["train_watch"]
+
+
+def buttons_with_key(at: AppTest, key: str) -> list:
+    return [button for button in at.button if button.key == key]
+
+
+def trace_length(values) -> int:
+    """Length of a plotly trace array (plain list, or plotly's base64 typed array)."""
+    if isinstance(values, dict) and "bdata" in values:
+        return len(np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"])))
+    return len(values)
+
+
+def make_vit_run(store, name: str, class_names: list[str]) -> str:
+    """A finished ViT run folder with real (untrained) weights, written the way fit writes it."""
+    from vitcore.models.config import config_to_dict
+    from vitcore.models.factory import build_model
+    from vitcore.presets import get_preset
+
+    model_config = get_preset("vit", "classroom", num_classes=len(class_names), image_size=64).model_config
+    model = build_model(model_config)
+    config_dict = config_to_dict(model_config)
+    run = store.create_run(name, config_dict, {"epochs": 1}, class_names, "synthetic-test", "test", owner="someone-else")
+    run.save_checkpoint({"model": model.state_dict(), "model_config": config_dict, "class_names": class_names})
+    run.append_metrics({"type": "epoch", "epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.5, "seconds": 1.0})
+    run.set_status("finished", "done")
+    return run.id
+
+
+# ------------------------------------------------------------------ queue
+def test_queued_runs_show_their_place_in_the_queue_and_can_be_cancelled(server_env):
+    scheduler, store = server_env["scheduler"], server_env["store"]
+    assert scheduler.slots == 1  # VIT_CLASSROOM_MAX_JOBS=1
+    at = new_session().run()
+    at.switch_page("views/train.py").run()
+    first = start_long_cnn(at)
+    at.button(key="train_start").click().run()
+    second = at.session_state["train_watch"]
+    at.button(key="train_start").click().run()
+    third = at.session_state["train_watch"]
+    assert_clean(at)
+    assert len({first, second, third}) == 3
+    assert scheduler.active_runs() == [first, second, third]
+    assert (scheduler.queue_position(second), scheduler.queue_position(third)) == (1, 2)
+
+    # The watched (third) run says where it stands, in words and in the progress bar.
+    assert any("2nd in the queue" in text for text in texts(at.info)), texts(at.info)
+    assert any("queued · 2nd in the queue" in item.proto.text for item in at.get("progress"))
+    table = at.dataframe[0].value.set_index("run")
+    assert table.loc[second, "queue"] == "1st in the queue" and table.loc[third, "queue"] == "2nd in the queue"
+    assert table.loc[first, "started by"] == "you"
+
+    # Cancel the third: it leaves the queue (kept as "stopped"), the second keeps its place.
+    at.button(key=f"train_cancel_{third}").click().run()
+    assert_clean(at)
+    assert scheduler.queue_position(third) is None and scheduler.queue_position(second) == 1
+    assert store.get(third).status()["status"] == "stopped"
+    assert "cancelled" in store.get(third).status()["message"]
+    assert third in list(at.dataframe[0].value["run"])  # still listed for everyone
+
+    # Stopping the first lets the second start by itself (first come, first served).
+    scheduler.stop(first, at.session_state["owner_id"])
+    wait_until(lambda: scheduler.queue_position(second) is None)
+    assert first not in scheduler.active_runs()
+
+
+def test_home_one_click_queues_the_cnn_behind_the_vit(server_env):
+    scheduler = server_env["scheduler"]
+    at = new_session().run()
+    at.button(key="home_train_both").click().run()
+    assert_clean(at)
+    vit_id, cnn_id = at.session_state["home_queue"]
+    assert scheduler.active_runs()[:2] == [vit_id, cnn_id] or scheduler.queue_position(cnn_id) is None
+    if scheduler.queue_position(cnn_id) == 1:  # the ViT (1 step of a tiny recipe) may already be done
+        progress = [item.proto.text for item in at.get("progress")]
+        assert any(cnn_id in text and "1st in the queue" in text for text in progress), progress
+    assert scheduler.wait_until_idle(timeout=60)
+
+
+# ------------------------------------------------------------------ permissions
+def test_another_session_cannot_stop_or_delete_but_the_instructor_can(server_env):
+    from vitcore.train.scheduler import SchedulerPermissionError
+
+    scheduler, store = server_env["scheduler"], server_env["store"]
+    owner_session = new_session().run()
+    owner_session.switch_page("views/train.py").run()
+    run_id = start_long_cnn(owner_session)
+    assert buttons_with_key(owner_session, f"train_stop_{run_id}") or buttons_with_key(owner_session, f"train_cancel_{run_id}")
+    assert not owner_session.button(key="train_delete").disabled
+
+    student = new_session().run()
+    student.switch_page("views/train.py").run()
+    student.selectbox(key="train_watch_select").set_value(run_id).run()
+    assert_clean(student)
+    assert student.session_state["owner_id"] != owner_session.session_state["owner_id"]
+    assert not buttons_with_key(student, f"train_stop_{run_id}")
+    assert any("only that session (or the instructor)" in text for text in texts(student.caption))
+    assert student.button(key="train_delete").disabled
+    assert student.dataframe[0].value.set_index("run").loc[run_id, "started by"] == "another session"
+    for action in (scheduler.stop, scheduler.delete):
+        with pytest.raises(SchedulerPermissionError, match="only the session that started this run"):
+            action(run_id, student.session_state["owner_id"])
+    assert run_id in scheduler.active_runs()
+
+    # A wrong token changes nothing; the instructor's token unlocks stop and delete.
+    student.text_input(key="instructor_token").set_value("guess").run()
+    assert any("not this server's instructor token" in text for text in texts(student.sidebar.caption))
+    assert student.button(key="train_delete").disabled
+    student.text_input(key="instructor_token").set_value(TOKEN).run()
+    assert_clean(student)
+    assert any("Instructor mode" in text for text in texts(student.sidebar.caption))
+    assert buttons_with_key(student, f"train_stop_{run_id}")
+    student.button(key="train_delete").click().run()
+    assert any("cannot be undone" in text for text in texts(student.warning))
+    assert store.get(run_id)  # nothing happens before the confirmation
+    student.button(key="train_delete_yes").click().run()
+    assert_clean(student)
+    assert run_id not in [summary.id for summary in store.list_runs()]
+    assert run_id not in scheduler.active_runs()
+
+    # The owner's page, still watching the run, says it is gone and falls back to the empty state.
+    owner_session.run()
+    assert_clean(owner_session)
+    assert any("that run was deleted" in text for text in texts(owner_session.warning)), texts(owner_session.warning)
+    assert any("No runs yet" in text for text in texts(owner_session.info))
+
+
+def test_the_owner_can_delete_a_finished_run_after_confirming(server_env):
+    store = server_env["store"]
+    at = new_session().run()
+    at.switch_page("views/train.py").run()
+    at.button(key="train_start").click().run()  # the tiny ViT recipe (1 epoch, 2 steps)
+    run_id = at.session_state["train_watch"]
+    assert server_env["scheduler"].wait_until_idle(timeout=60)
+    at.run()
+    at.button(key="train_delete").click().run()
+    at.button(key="train_delete_no").click().run()  # "Keep it"
+    assert store.get(run_id) and not any("cannot be undone" in text for text in texts(at.warning))
+    at.button(key="train_delete").click().run()
+    at.button(key="train_delete_yes").click().run()
+    assert_clean(at)
+    assert not store.list_runs()
+    assert not any("that run was deleted" in text for text in texts(at.warning))  # no scary warning for your own delete
+
+
+# ------------------------------------------------------------------ deleted and broken runs on other pages
+def test_attention_page_survives_a_deleted_run_and_a_corrupt_checkpoint(server_env):
+    scheduler, store = server_env["scheduler"], server_env["store"]
+    classes = ["a", "b", "c", "d", "e"]
+    good = make_vit_run(store, "vit-good", classes)
+    doomed = make_vit_run(store, "vit-doomed", classes)
+    broken = make_vit_run(store, "vit-broken", classes)
+    store.get(broken).checkpoint_path.write_bytes(b"this is not a checkpoint at all")
+
+    viewer = new_session().run()
+    viewer.switch_page("views/attention.py").run()
+    viewer.selectbox(key="attention_run").set_value(doomed).run()
+    viewer.radio(key="attention_source").set_value("upload your own").run()
+    viewer.file_uploader(key="attention_upload").set_value(("photo.jpg", jpeg_bytes(), "image/jpeg")).run()
+    assert_clean(viewer)
+    assert any(text.startswith("Prediction: ") for text in texts(viewer.subheader))
+
+    scheduler.delete(doomed, None, admin_token=TOKEN)  # the instructor deletes it from another session
+    viewer.run()
+    assert_clean(viewer)
+    assert any("that run was deleted" in text for text in texts(viewer.warning)), texts(viewer.warning)
+    assert viewer.selectbox(key="attention_run").value in (good, broken)
+
+    viewer.selectbox(key="attention_run").set_value(broken).run()
+    assert_clean(viewer)
+    assert len(viewer.error) == 1 and broken in viewer.error[0].value and "Traceback" not in viewer.error[0].value
+    viewer.selectbox(key="attention_run").set_value(good).run()  # the rest of the page still works
+    viewer.radio(key="attention_source").set_value("upload your own").run()
+    viewer.file_uploader(key="attention_upload").set_value(("really-a-png.jpg", png_bytes(), "image/jpeg")).run()
+    assert_clean(viewer)
+    assert not viewer.error
+    assert any(text.startswith("Prediction: ") for text in texts(viewer.subheader))
+    for name, payload in (("notes.png", b"plain text, not a picture\n" * 10), ("drawing.jpg", b"<svg xmlns='http://www.w3.org/2000/svg'/>")):
+        viewer.file_uploader(key="attention_upload").set_value((name, payload, "image/jpeg")).run()
+        assert_clean(viewer)
+        assert len(viewer.error) == 1 and name in viewer.error[0].value
+
+
+def test_train_page_shows_an_error_for_a_corrupt_run_only(server_env):
+    store = server_env["store"]
+    healthy = make_vit_run(store, "vit-healthy", ["a", "b", "c", "d", "e"])
+    corrupt = make_vit_run(store, "vit-corrupt", ["a", "b", "c", "d", "e"])
+    (store.get(corrupt).path / "config.json").write_text("{ not json")
+    at = new_session().run()
+    at.switch_page("views/train.py").run()
+    at.selectbox(key="train_watch_select").set_value(corrupt).run()
+    assert_clean(at)
+    assert len(at.error) == 1 and corrupt in at.error[0].value
+    table = at.dataframe[0].value.set_index("run")
+    assert "corrupt" in table.loc[corrupt, "message"] and healthy in table.index
+    at.selectbox(key="train_watch_select").set_value(healthy).run()
+    assert_clean(at)
+    assert not at.error
+
+
+# ------------------------------------------------------------------ the curve survives a restart
+def test_iteration_curve_comes_from_disk_after_a_restart(server_env, monkeypatch):
+    store = server_env["store"]
+    at = new_session().run()
+    at.switch_page("views/train.py").run()
+    at.radio(key="train_kind").set_value("cnn").run()
+    at.number_input(key="train_epochs_cnn_hw4").set_value(2).run()
+    at.button(key="train_start").click().run()
+    run_id = at.session_state["train_watch"]
+    assert server_env["scheduler"].wait_until_idle(timeout=60)
+    steps_on_disk = len(store.get(run_id).read_iterations())
+    assert steps_on_disk == 4  # 2 epochs x 2 steps
+
+    # "Restart": a new scheduler that never ran the run (another limit = another process-wide object) and a new session.
+    monkeypatch.setenv("VIT_CLASSROOM_MAX_JOBS", "2")
+    from app.state import get_scheduler
+
+    assert get_scheduler() is not server_env["scheduler"] and get_scheduler().snapshot(run_id) is None
+    fresh = new_session().run()
+    fresh.switch_page("views/train.py").run()
+    fresh.selectbox(key="train_watch_select").set_value(run_id).run()
+    assert_clean(fresh)
+    charts = [chart for chart in fresh.get("plotly_chart") if chart.proto.id and f"train_iter_{run_id}" in chart.proto.id]
+    if not charts:  # element ids are hashed in some Streamlit versions: find the subplot figure by its titles
+        charts = [chart for chart in fresh.get("plotly_chart") if "training loss" in chart.proto.spec]
+    assert len(charts) == 1
+    spec = json.loads(charts[0].proto.spec)
+    assert [trace_length(trace["x"]) for trace in spec["data"]] == [steps_on_disk, steps_on_disk]
+    assert not any("Per-iteration loss is shown while" in text for text in texts(fresh.caption))
