@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
 import torch
 
+from vitcore.atomic_write import write_atomically
 from vitcore.data.dataset import ClassificationData, ImageSplit
 
 # Bump when the payload layout or the decoding pipeline changes: old entries then miss.
@@ -61,15 +61,8 @@ def save_payload(cache_dir: str | Path | None, key: str, payload: dict[str, Any]
     """Write `payload` (tensors, strings, lists) atomically; returns the cache file path."""
     target = cache_file_path(cache_dir, key)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary_name = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save({"cache_format_version": CACHE_FORMAT_VERSION, "payload": payload}, stream)
-        os.chmod(temporary_name, 0o644)  # mkstemp makes 0600; cache files are not secrets
-        os.replace(temporary_name, target)
-    except BaseException:
-        Path(temporary_name).unlink(missing_ok=True)
-        raise
+    payload_with_version = {"cache_format_version": CACHE_FORMAT_VERSION, "payload": payload}
+    write_atomically(target, lambda stream: torch.save(payload_with_version, stream))
     return target
 
 

@@ -51,6 +51,7 @@ from pycocotools.coco import COCO
 
 from vitcore import __version__
 from vitcore.data.download import download_file
+from vitcore.atomic_write import write_text_atomically
 from vitcore.errors import CocoBuildError
 
 POLICIES = ("hw4", "single-label", "dominant")  # the selection rules build_from_coco understands
@@ -297,9 +298,7 @@ def _prepare_output_root(output_root: Path) -> Path:
 
 def _write_manifest(path: Path, manifest: dict) -> None:
     """Write JSON atomically with stable key order (same build -> same bytes)."""
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    write_text_atomically(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
 def _validate(config: CocoBuildConfig) -> None:

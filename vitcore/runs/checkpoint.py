@@ -10,11 +10,11 @@ full disk leaves the previous checkpoint untouched.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from vitcore.atomic_write import write_atomically
 from vitcore.errors import RunError
 
 
@@ -22,19 +22,7 @@ def save_checkpoint_atomic(state: dict, path: str | Path) -> None:
     """Write `state` to `path` atomically (all or nothing); re-raise any error after cleaning up."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    file_descriptor, temporary_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(file_descriptor, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary_name, path)
-    except BaseException:
-        try:
-            os.unlink(temporary_name)
-        except FileNotFoundError:
-            pass
-        raise
+    write_atomically(path, lambda stream: torch.save(state, stream))
     _fsync_directory(path.parent)
 
 

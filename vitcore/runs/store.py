@@ -18,7 +18,6 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from vitcore.atomic_write import write_text_atomically
 from vitcore.errors import RunError
 from vitcore.runs.checkpoint import load_checkpoint, save_checkpoint_atomic
 
@@ -48,19 +48,7 @@ def default_runs_root() -> Path:
 
 def write_json_atomic(data: dict, path: Path) -> None:
     """Write JSON to a temporary file in the same folder, fsync it, then rename it over `path`."""
-    file_descriptor, temporary_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(file_descriptor, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, allow_nan=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary_name, path)
-    except BaseException:
-        try:
-            os.unlink(temporary_name)
-        except FileNotFoundError:
-            pass
-        raise
+    write_text_atomically(path, json.dumps(data, indent=2, allow_nan=True))
 
 
 def _json_safe(value):
