@@ -10,10 +10,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
-def _seeded_torch():
+def _seeded_single_threaded_torch():
+    """Seed torch and use one intra-op thread: small tensors gain nothing from more, and a
+    loaded 2-core machine makes two threads spin against each other. Tests that train on
+    real data ask for more threads themselves."""
     torch.manual_seed(0)
-    torch.set_num_threads(2)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
+    torch.set_num_threads(previous_threads)
 
 
 def shared_data_root() -> Path | None:

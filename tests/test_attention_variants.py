@@ -11,15 +11,6 @@ from vitcore.models import ATTENTION_VARIANTS, ViTConfig, build_attention, build
 from vitcore.models.attention_einsum import EinsumAttention
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on the shared 2-core machine two threads spin against each other (10x slower)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 ATOL = 1e-5
 NAMES = ["loop", "einsum", "fused"]
 

@@ -8,15 +8,6 @@ from vitcore.errors import VitcoreError
 from vitcore.models import HW4CNN, CNNConfig, ResidualCNN, build_model, count_parameters
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on the shared 2-core machine two threads spin against each other (10x slower)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def test_hw4_cnn_shape_and_exact_parameter_count():
     model = build_model(CNNConfig(arch="hw4"))
     assert isinstance(model, HW4CNN)

@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 import pytest
+import torch
 
 from vitcore.data.folder import load_folder_dataset
 from vitcore.models.factory import build_model
@@ -21,6 +22,7 @@ def coco5_data(coco5_root, tmp_path_factory):
 @pytest.mark.parametrize("model_kind, preset_name", [("vit", "classroom"), ("cnn", "hw4")])
 def test_one_epoch_beats_chance(coco5_data, model_kind, preset_name):
     assert len(coco5_data.train) == 7500 and len(coco5_data.val) == 2500
+    torch.set_num_threads(2)  # restored by the autouse fixture in conftest.py
     preset = get_preset(model_kind, preset_name, num_classes=len(coco5_data.class_names))
     train_config = replace(preset.train_config, epochs=1, device="cpu", seed=0)
     epochs_seen = []

@@ -21,15 +21,6 @@ from vitcore.models import (
 from vitcore.models.vit import ConvStemTokenizer, PatchEmbedding
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on the shared 2-core machine two threads spin against each other (10x slower)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 SMALL = dict(hidden_dim=64, depth=2, num_heads=4)
 
 

@@ -1,0 +1,88 @@
+"""Smoke test of bench/load.py: the classroom load benchmark with `--quick` (one student session).
+
+A real subprocess runs the real benchmark: a CLI-trained ViT run, a real `streamlit run`
+server on 127.0.0.1 with a training run started from its Train page, and a headless
+Chromium session that uploads a JPEG on the Attention page. Only the plumbing is checked
+(the JSON line and its sane values), not the speed. The `/proc` memory helpers are also
+checked in-process against this very test process.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))  # `bench` is a plain folder at the repo root
+
+from bench import load  # noqa: E402
+from bench.common import parse_last_json_line  # noqa: E402
+from browser_support import browser_required, find_chromium  # noqa: E402
+
+
+def test_photo_jpeg_is_a_real_jpeg_of_the_asked_size(tmp_path):
+    path = load.write_photo_jpeg(tmp_path / "photo.jpg", (1024, 768), seed=3)
+    with Image.open(path) as picture:
+        assert picture.format == "JPEG"
+        assert picture.size == (1024, 768)
+    other = load.write_photo_jpeg(tmp_path / "other.jpg", (1024, 768), seed=4)
+    assert path.read_bytes() != other.read_bytes(), "different seeds must give different photos"
+    assert path.stat().st_size > 100_000, "the noise should make it compress like a photo, not like a flat drawing"
+
+
+def test_rss_of_this_process_tree_includes_a_child():
+    child = subprocess.Popen([sys.executable, "-c", "import time; data = bytearray(80 * 1024 * 1024); time.sleep(30)"])
+    try:
+        own_mb = load.rss_mb(os.getpid())
+        assert own_mb > 5
+        deadline_tree = None
+        for _ in range(50):  # the child needs a moment to allocate its 80 MiB
+            if child.pid in load.process_tree(os.getpid()) and load.rss_mb(child.pid) > 70:
+                deadline_tree = load.process_tree(os.getpid())
+                break
+            subprocess.run(["sleep", "0.1"], check=True)
+        assert deadline_tree is not None, "the child process or its memory was not found in /proc"
+        total = sum(load.rss_mb(pid) for pid in deadline_tree)
+        assert total >= own_mb + 70
+    finally:
+        child.kill()
+        child.wait()
+    assert load.rss_mb(child.pid) == 0.0
+
+
+def test_percentile_is_nearest_rank():
+    values = [float(v) for v in range(1, 21)]  # 1..20
+    assert load.percentile(values, 0.95) == 19.0
+    assert load.percentile(values, 0.5) == 10.0
+    assert load.percentile([4.0], 0.95) == 4.0
+    assert load.percentile([], 0.5) is None
+
+
+def test_load_quick_prints_table_and_json_line():
+    if find_chromium() is None:
+        if browser_required():
+            pytest.fail("Chromium is missing but VIT_CLASSROOM_REQUIRE_BROWSER=1")
+        pytest.skip("Chromium is not installed; the load benchmark needs it")
+    pytest.importorskip("playwright.async_api")
+    completed = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "load.py"), "--quick"],
+        capture_output=True, text=True, timeout=300, cwd=str(REPO_ROOT.parent), check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    record = parse_last_json_line(completed.stdout)
+    assert record["bench"] == "load"
+    assert record["quick"] is True and record["sessions"] == [1]
+    assert record["training_in_server"] is True
+    assert record["training_run"] and record["training_run"] != record["prepared_run"]
+    assert record["warmup"]["errors"] == []
+    (round_,) = record["rounds"]
+    assert round_["sessions"] == 1
+    assert round_["errors"] == 0, round_["error_samples"]
+    assert 0 < round_["overlay_p50_s"] == round_["overlay_p95_s"] <= round_["complete_p95_s"] < 120
+    assert round_["peak_server_rss_mb"] > 100, "a streamlit server with torch loaded uses far more than 100 MB"
+    assert round_["training_status_after"] == "running", "the server's training run must still be active after the round"
+    table = completed.stdout.strip().splitlines()[:-1]
+    assert any(line.split()[:2] == ["1", "0"] for line in table), table
