@@ -36,7 +36,7 @@ from vitcore.runs.checkpoint import load_model_from_run
 from vitcore.runs.store import RunStore
 
 SYNTH_PER_CLASS = 20  # training images per synthetic class (val gets a third): 100 train / 30 val images
-TOTAL_EPOCHS = 10  # long enough to still be training when killed after the first epoch, short enough to finish after resume
+TOTAL_EPOCHS = 8  # long enough to still be training when killed after the first epoch, short enough to finish after resume
 TRAIN_OVERRIDES = {
     "epochs": TOTAL_EPOCHS,  # many short epochs: a checkpoint + a metrics line every epoch
     "batch_size": 16,  # small steps
@@ -242,15 +242,15 @@ def test_sigkilled_server_run_is_interrupted_then_resumed_in_the_browser(tmp_pat
 
         # The owner session died with the first server: this new session may not resume it yet.
         resume_button = page.get_by_role("button", name="Resume this run")
-        expect(resume_button).to_be_disabled()
+        expect(resume_button).to_be_disabled(timeout=PAGE_TIMEOUT_MS)
 
         # 6 · The instructor types the token in the sidebar, then resumes the run.
         token_box = page.get_by_label("Instructor token", exact=True).and_(page.locator("input"))
         token_box.fill(ADMIN_TOKEN)
         token_box.press("Enter")
-        expect(page.get_by_text("Instructor mode")).to_be_visible()
+        expect(page.get_by_text("Instructor mode")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
         wait_until_idle(page)
-        expect(resume_button).to_be_enabled()
+        expect(resume_button).to_be_enabled(timeout=PAGE_TIMEOUT_MS)
         resumed_at = time.monotonic()
         resume_button.click()
         running_text = wait_for_progress(
