@@ -119,6 +119,34 @@ def test_attention_page_handles_good_and_bad_uploads(trained):
         assert at.radio(key="attention_source").value == "upload your own"  # page stays usable
 
 
+def test_attention_page_runs_the_model_once_per_picture(trained, monkeypatch):
+    """Opacity, heat source, layer/head pickers and the toggle reuse the cached prediction; a new picture does not."""
+    from app import run_tools
+
+    calls = []
+    real_predict = run_tools.predict
+    monkeypatch.setattr(run_tools, "predict", lambda *args: calls.append(1) or real_predict(*args))
+    at = trained["at"]
+    at.switch_page("views/attention.py").run()
+    at.radio(key="attention_source").set_value("upload your own").run()
+    at.file_uploader(key="attention_upload").set_value(("cache-me.jpg", jpeg_bytes(size=(57, 41)), "image/jpeg")).run()
+    assert_clean(at)
+    assert len(calls) == 1
+    assert len(at.get("plotly_chart")) == 4  # probabilities, layers x heads grid, token matrix, rollout
+    at.slider(key="attention_opacity").set_value(0.2).run()
+    at.radio(key="attention_heat").set_value("last layer (mean of heads)").run()
+    at.selectbox(key="attention_head").set_value(2).run()
+    at.toggle(key="attention_show_all").set_value(False).run()
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) == 1  # only the probabilities: the heavy section is hidden
+    at.toggle(key="attention_show_all").set_value(True).run()
+    assert len(at.get("plotly_chart")) == 4
+    assert len(calls) == 1
+    at.file_uploader(key="attention_upload").set_value(("other.jpg", jpeg_bytes(size=(58, 41)), "image/jpeg")).run()
+    assert_clean(at)
+    assert len(calls) == 2
+
+
 def test_compare_page_shows_shared_scale_confusion_matrices(trained):
     at = trained["at"]
     at.switch_page("views/compare.py").run()

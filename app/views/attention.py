@@ -1,4 +1,12 @@
-"""Attention: what does a trained ViT look at when it classifies one picture?"""
+"""Attention: what does a trained ViT look at when it classifies one picture?
+
+Built to stay cheap with a whole class on one server: the prediction is cached per (run, picture),
+the overlay and its opacity slider form one fragment (moving the slider only re-blends the picture),
+and the layers x heads section is a second fragment behind a toggle (its pickers rerun only it).
+The picture, overlay and probabilities come first in the script, so they reach the browser first.
+"""
+
+import hashlib
 
 import numpy as np
 import streamlit as st
@@ -10,6 +18,84 @@ from app.components.run_picker import deleted_warning, forget_deleted_runs
 from app.inference import inference_threads, torch_threads
 from app.uploads import UPLOAD_TYPES, read_uploaded_image
 from vitcore.errors import RunError, VitcoreError
+
+PREDICTION_CACHE_ENTRIES = 256  # predictions kept for all sessions together (each ~50 kB: attention maps + input pixels)
+
+
+def picture_digest(payload: bytes) -> str:
+    """Content key of a picture (uploaded file bytes or validation pixels): same content, same key."""
+    return hashlib.sha1(payload).hexdigest()
+
+
+@st.cache_data(max_entries=PREDICTION_CACHE_ENTRIES, show_spinner=False)
+def cached_prediction(run_id, checkpoint_mtime, digest, class_names, image_size, device_name, _model, _picture, _device):
+    """run_tools.predict, computed once per (run, checkpoint version, picture content, classes, size, device).
+
+    The arguments with a leading underscore are not hashed: the run id + checkpoint time stand for the
+    model, the digest for the picture. Page reruns (a slider, the run picker back and forth, every
+    student opening the same validation image) then reuse the result instead of running the model again.
+    """
+    # Never waits for training: no lock is shared, and the thread count leaves the trainer's cores alone.
+    with torch_threads(inference_threads(state.get_scheduler(), _device)):
+        return run_tools.predict(_model, _picture, list(class_names), image_size, _device)
+
+
+def decoded_upload(payload: bytes, name: str, digest: str) -> Image.Image:
+    """Decode an upload once per session: reruns with the same file reuse the decoded picture."""
+    remembered = st.session_state.get("attention_decoded")
+    if remembered is not None and remembered[0] == digest:
+        return remembered[1]
+    picture = read_uploaded_image(payload, name)
+    st.session_state["attention_decoded"] = (digest, picture)  # only the latest upload: one picture per session
+    return picture
+
+
+@st.fragment
+def overlay_panel(picture: Image.Image, maps) -> None:
+    """Overlay + its controls: moving the opacity slider reruns only this function (re-blend, no model run)."""
+    opacity = st.slider("overlay opacity", 0.0, 1.0, 0.5, 0.05, key="attention_opacity")
+    heat_source = st.radio("heat map", ["rollout", "last layer (mean of heads)"], horizontal=True, key="attention_heat")
+    heat = maps.rollout if heat_source == "rollout" else maps.layer_mean(-1)  # (g, g)
+    st.image(run_tools.overlay(picture, heat, opacity), width="stretch")
+
+
+@st.fragment
+def every_layer_and_head(maps) -> None:
+    """The heavy lower section; its toggle and layer/head pickers rerun only this function."""
+    st.subheader("Every layer and head: where does the CLS token look?")
+    if not st.toggle("Show every layer and head", value=True, key="attention_show_all"):
+        st.caption("Hidden: switch it on to see every head's map, one head's full token × token matrix and the rollout.")
+        return
+    st.caption(
+        "Row = layer (L1 is closest to the pixels), column = head. Each small 4×4 tile is the CLS token's attention "
+        "row over the 16 patches, renormalised to sum to 1; all tiles share one colour scale. Early layers are often "
+        "diffuse; later heads specialise. Hover a cell to see its layer, head and patch."
+        if maps.num_prefix_tokens
+        else "This model has no CLS token (sequence pooling): each tile shows the mean attention each patch receives."
+    )
+    st.plotly_chart(charts.attention_grid(maps.cls_to_patch), key="attention_grid")
+
+    left, right = st.columns([1, 1])
+    with left:
+        st.subheader("Full token × token matrix")
+        layer = st.selectbox("layer", list(range(1, maps.num_layers + 1)), index=maps.num_layers - 1, key="attention_layer")
+        head = st.selectbox("head", list(range(1, maps.num_heads + 1)), key="attention_head")
+        st.plotly_chart(
+            charts.token_matrix(maps.full[layer - 1, head - 1], maps.num_prefix_tokens, f"layer {layer}, head {head}"),
+            key="attention_tokens",
+        )
+        st.caption(
+            "Row i = query token i, column j = key token j; every row sums to 1. The first row/column is CLS, then patches "
+            "p0…p15 in reading order (left to right, top to bottom)."
+        )
+    with right:
+        st.subheader("Attention rollout")
+        st.plotly_chart(charts.single_heatmap(maps.rollout, "rollout over all layers (4×4 patches)"), key="attention_rollout")
+        st.caption(
+            "Rollout (Abnar & Zuidema, 2020) averages the heads of each layer, adds the identity for the residual connection "
+            "and multiplies the layers together; the CLS row over the patches is shown."
+        )
+
 
 st.title(":material/visibility: Attention")
 st.markdown(
@@ -69,6 +155,7 @@ if choice == "validation image":
     index = st.slider("validation image #", 0, count - 1, 0, key="attention_val_index") if count > 1 else 0
     pixels = data.val.images[index].permute(1, 2, 0).cpu().numpy()  # (S, S, 3) uint8
     picture = Image.fromarray(np.ascontiguousarray(pixels))
+    digest = picture_digest(pixels.tobytes())
     true_label = data.class_names[int(data.val.labels[index])]
     if data.val.masks is not None:
         mask = data.val.masks[index].cpu().numpy()  # (S, S) bool
@@ -79,16 +166,18 @@ else:
     if upload is None:
         st.info("Choose a picture to classify; any size and colour mode works (it is resized to 64×64 like the training data).")
         st.stop()
+    payload = upload.getvalue()
+    digest = picture_digest(payload)
     try:
-        picture = read_uploaded_image(upload.getvalue(), upload.name)
+        picture = decoded_upload(payload, upload.name, digest)
     except VitcoreError as error:
         st.error(str(error))
         st.stop()
 
 try:
-    # Never waits for training: no lock is shared, and the thread count leaves the trainer's cores alone.
-    with torch_threads(inference_threads(state.get_scheduler(), device)):
-        prediction = run_tools.predict(model, picture, class_names, image_size, device)
+    prediction = cached_prediction(
+        run_id, info.checkpoint_mtime, digest, tuple(class_names), image_size, str(device), model, picture, device
+    )
 except VitcoreError as error:
     st.error(str(error))
     st.stop()
@@ -102,10 +191,7 @@ with left:
     st.caption(f"The model sees it resized to {image_size}×{image_size} pixels, as during training.")
 with middle:
     st.subheader("Attention on the picture")
-    opacity = st.slider("overlay opacity", 0.0, 1.0, 0.5, 0.05, key="attention_opacity")
-    heat_source = st.radio("heat map", ["rollout", "last layer (mean of heads)"], horizontal=True, key="attention_heat")
-    heat = maps.rollout if heat_source == "rollout" else maps.layer_mean(-1)
-    st.image(run_tools.overlay(picture, heat, opacity), width="stretch")
+    overlay_panel(picture, maps)
     st.caption(
         "Bright = the patches the classifier token draws most from. Rollout multiplies the attention of all layers "
         "(plus the residual path), so it shows which *input* patches finally reach the CLS token."
@@ -124,33 +210,5 @@ with right:
             "A model that looked everywhere equally would score the object's area fraction (chance)."
         )
 
-# ------------------------------------------------------------------ layers x heads
-st.subheader("Every layer and head: where does the CLS token look?")
-st.caption(
-    "Row = layer (L1 is closest to the pixels), column = head. Each small 4×4 map is the CLS token's attention row over the "
-    "16 patches, renormalised to sum to 1. Early layers are often diffuse; later heads specialise."
-    if maps.num_prefix_tokens
-    else "This model has no CLS token (sequence pooling): each map shows the mean attention each patch receives."
-)
-st.plotly_chart(charts.attention_grid(maps.cls_to_patch), key="attention_grid")
-
-left, right = st.columns([1, 1])
-with left:
-    st.subheader("Full token × token matrix")
-    layer = st.selectbox("layer", list(range(1, maps.num_layers + 1)), index=maps.num_layers - 1, key="attention_layer")
-    head = st.selectbox("head", list(range(1, maps.num_heads + 1)), key="attention_head")
-    st.plotly_chart(
-        charts.token_matrix(maps.full[layer - 1, head - 1], maps.num_prefix_tokens, f"layer {layer}, head {head}"),
-        key="attention_tokens",
-    )
-    st.caption(
-        "Row i = query token i, column j = key token j; every row sums to 1. The first row/column is CLS, then patches "
-        "p0…p15 in reading order (left to right, top to bottom)."
-    )
-with right:
-    st.subheader("Attention rollout")
-    st.plotly_chart(charts.single_heatmap(maps.rollout, "rollout over all layers (4×4 patches)"), key="attention_rollout")
-    st.caption(
-        "Rollout (Abnar & Zuidema, 2020) averages the heads of each layer, adds the identity for the residual connection "
-        "and multiplies the layers together; the CLS row over the patches is shown."
-    )
+# ------------------------------------------------------------------ layers x heads (a fragment behind a toggle)
+every_layer_and_head(maps)

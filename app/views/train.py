@@ -75,17 +75,30 @@ with recipe_column:
     base = preset.train_config
     suffix = f"{kind}_{preset_name}"  # widget keys per preset, so switching presets shows that preset's defaults
     first, second, third = st.columns(3)
-    epochs = first.number_input("epochs", 1, 500, int(base.epochs), key=f"train_epochs_{suffix}")
-    batch_size = second.number_input("batch size", 1, 4096, int(base.batch_size), key=f"train_batch_{suffix}")
-    seed = third.number_input("seed", 0, 1_000_000, int(base.seed), key=f"train_seed_{suffix}")
-    lr = first.number_input("learning rate", 1e-6, 10.0, float(base.lr), format="%.6f", key=f"train_lr_{suffix}")
-    weight_decay = second.number_input("weight decay", 0.0, 1.0, float(base.weight_decay), format="%.4f", key=f"train_wd_{suffix}")
-    label_smoothing = third.number_input("label smoothing", 0.0, 0.9, float(base.label_smoothing), step=0.05, key=f"train_ls_{suffix}")
+    clamped: list[str] = []  # settings whose default (e.g. from VIT_CLASSROOM_TRAIN_OVERRIDES) lies outside the input's range
+
+    def bounded_number(column, label: str, low, high, default, **options):
+        """A number_input whose default is clamped into [low, high]: an out-of-range default would crash the page."""
+        value = min(max(default, low), high)
+        if value != default:
+            clamped.append(f"{label} {default} → {value}")
+        return column.number_input(label, low, high, value, **options)
+
+    epochs = bounded_number(first, "epochs", 1, 500, int(base.epochs), key=f"train_epochs_{suffix}")
+    batch_size = bounded_number(second, "batch size", 1, 4096, int(base.batch_size), key=f"train_batch_{suffix}")
+    seed = bounded_number(third, "seed", 0, 1_000_000, int(base.seed), key=f"train_seed_{suffix}")
+    lr = bounded_number(first, "learning rate", 1e-6, 10.0, float(base.lr), format="%.6f", key=f"train_lr_{suffix}")
+    weight_decay = bounded_number(second, "weight decay", 0.0, 1.0, float(base.weight_decay), format="%.4f", key=f"train_wd_{suffix}")
+    label_smoothing = bounded_number(
+        third, "label smoothing", 0.0, 0.9, float(base.label_smoothing), step=0.05, key=f"train_ls_{suffix}"
+    )
     augmentation = first.selectbox("augmentation", list(AUGMENTATIONS), index=list(AUGMENTATIONS).index(base.augmentation), key=f"train_aug_{suffix}")
-    max_batches = second.number_input(
-        "max batches per epoch (0 = all)", 0, 100_000, int(base.max_train_batches_per_epoch or 0), key=f"train_maxb_{suffix}",
+    max_batches = bounded_number(
+        second, "max batches per epoch (0 = all)", 0, 100_000, int(base.max_train_batches_per_epoch or 0), key=f"train_maxb_{suffix}",
         help="A quick demo: stop each epoch after this many batches.",
     )
+    if clamped:
+        st.caption("Defaults moved into the allowed range: " + "; ".join(clamped) + ".")
     try:
         train_config = dataclasses.replace(
             base,

@@ -1,0 +1,115 @@
+"""The Attention page's figures (one-heatmap layers x heads mosaic, one-step small figures) and the Train page's clamped defaults."""
+
+import time
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.components import charts
+from app.paths import REPO_ROOT
+
+HOME = str(REPO_ROOT / "app" / "Home.py")
+
+
+def random_maps(num_layers=3, num_heads=2, grid=4, seed=0) -> np.ndarray:
+    """(L, H, g, g) positive maps, each summing to 1 like real CLS->patch attention."""
+    maps = np.random.default_rng(seed).random((num_layers, num_heads, grid, grid)) + 0.01
+    return maps / maps.sum(axis=(2, 3), keepdims=True)
+
+
+def test_attention_grid_is_one_heatmap_holding_every_tile_with_gaps():
+    maps = random_maps(num_layers=3, num_heads=2)
+    figure = charts.attention_grid(maps)
+    assert len(figure.data) == 1 and figure.data[0].type == "heatmap"
+    weights = np.asarray(figure.data[0].customdata, dtype=float)  # the real weights (hover)
+    colours = np.asarray(figure.data[0].z, dtype=float)  # what is painted
+    step = 4 + charts.GRID_GAP
+    assert weights.shape == colours.shape == (3 * step - 1, 2 * step - 1)
+    for layer in range(3):
+        for head in range(2):
+            tile = weights[layer * step : layer * step + 4, head * step : head * step + 4]
+            np.testing.assert_allclose(tile, maps[layer, head])
+    assert np.isnan(weights[4, :]).all() and np.isnan(weights[:, 4]).all()  # separator row / column
+    assert np.isnan(weights).sum() == weights.size - maps.size
+    np.testing.assert_allclose(colours, weights, equal_nan=True)  # shared scale: painted = weights
+    assert figure.data[0].zmin == 0 and figure.data[0].zmax == pytest.approx(maps.max())
+
+
+def test_attention_grid_labels_tiles_at_their_centres_and_hover_names_layer_head_patch():
+    maps = random_maps(num_layers=2, num_heads=3)
+    figure = charts.attention_grid(maps)
+    assert list(figure.layout.xaxis.ticktext) == ["H1", "H2", "H3"]
+    assert list(figure.layout.yaxis.ticktext) == ["L1", "L2"]
+    assert list(figure.layout.xaxis.tickvals) == [1.5, 6.5, 11.5]  # middle of columns 0-3, 5-8, 10-13
+    assert list(figure.layout.yaxis.tickvals) == [1.5, 6.5]
+    assert figure.layout.yaxis.autorange == "reversed"  # L1 on top
+    text = figure.data[0].text
+    assert text[5 + 2][10 + 3] == "layer 2, head 3<br>patch p11 (row 2, col 3)"
+    assert text[4][0] == "" and text[0][4] == ""  # the gaps have no hover label
+    assert figure.data[0].hoverongaps is False
+
+
+def test_attention_grid_can_scale_each_tile_on_its_own():
+    maps = random_maps(num_layers=2, num_heads=2, seed=3)
+    maps[0, 0] *= 0.1  # a faint head: with its own scale it still reaches full brightness
+    figure = charts.attention_grid(maps, shared_scale=False)
+    colours = np.asarray(figure.data[0].z, dtype=float)
+    assert figure.data[0].zmax == 1.0
+    assert colours[0:4, 0:4].max() == pytest.approx(1.0)
+    np.testing.assert_allclose(np.asarray(figure.data[0].customdata, dtype=float)[0:4, 0:4], maps[0, 0])
+
+
+def test_small_figures_are_valid_plotly_with_the_white_template():
+    maps = random_maps(num_layers=2, num_heads=2)
+    full = np.random.default_rng(1).random((17, 17))
+    figures = {
+        "grid": charts.attention_grid(maps),
+        "bar": charts.probability_bar(np.array([0.1, 0.7, 0.2]), ["cat", "dog", "owl"]),
+        "tokens": charts.token_matrix(full, 1, "layer 1, head 1"),
+        "rollout": charts.single_heatmap(maps[0, 0], "rollout"),
+    }
+    for name, figure in figures.items():
+        as_dict = figure.to_dict()
+        go.Figure(as_dict)  # plotly's full validation accepts what the page sends
+        assert as_dict["layout"]["template"]["layout"]["plot_bgcolor"] == "white", name
+    bar = figures["bar"].data[0]
+    assert list(bar.y) == ["cat", "owl", "dog"]  # most likely last = drawn on top
+    assert list(bar.text) == ["10.0%", "20.0%", "70.0%"]
+    assert figures["bar"].layout.xaxis.range == (0, 1)
+    tokens = figures["tokens"]
+    assert tokens.layout.title.text == "layer 1, head 1" and tokens.data[0].x[0] == "CLS" and tokens.data[0].x[-1] == "p15"
+    assert tokens.layout.yaxis.autorange == "reversed"
+    assert figures["rollout"].layout.title.text == "rollout" and figures["rollout"].layout.xaxis.showticklabels is False
+
+
+def test_attention_figures_are_cheap_to_build():
+    """6 layers x 4 heads used to take ~260 ms CPU as 24 subplots; the mosaic takes ~10 ms."""
+    maps = random_maps(num_layers=6, num_heads=4)
+    charts.attention_grid(maps)  # warm-up: imports and plotly's validators
+    started = time.process_time()
+    for _ in range(5):
+        charts.attention_grid(maps)
+        charts.probability_bar(np.full(5, 0.2), list("abcde"))
+        charts.single_heatmap(maps[0, 0], "rollout")
+    per_page = (time.process_time() - started) / 5
+    assert per_page < 0.15, f"{per_page * 1000:.0f} ms CPU for grid + bar + rollout"
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [('{"epochs": 800}', {"train_epochs_vit_classroom": 500}), ('{"epochs": 3, "batch_size": 9000}', {"train_batch_vit_classroom": 4096})],
+)
+def test_train_page_clamps_out_of_range_defaults(tmp_path, monkeypatch, overrides, expected):
+    monkeypatch.setenv("VIT_CLASSROOM_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("VIT_CLASSROOM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("VIT_CLASSROOM_SYNTH_PER_CLASS", "4")
+    monkeypatch.setenv("VIT_CLASSROOM_DATA_ROOTS", str(tmp_path))
+    monkeypatch.setenv("VIT_CLASSROOM_TRAIN_OVERRIDES", overrides)
+    at = AppTest.from_file(HOME, default_timeout=120).run()
+    at.switch_page("views/train.py").run()
+    assert not at.exception, [item.value for item in at.exception]
+    for key, value in expected.items():
+        assert at.number_input(key=key).value == value
+    assert any("allowed range" in item.value for item in at.caption)
