@@ -50,6 +50,26 @@ def browser_required() -> bool:
     return os.environ.get(REQUIRE_BROWSER_ENV, "").strip() == "1"
 
 
+def chromium_or_skip(purpose: str) -> str:
+    """The system Chromium's path; skip the test (or fail when VIT_CLASSROOM_REQUIRE_BROWSER=1) without it."""
+    import pytest
+
+    path = find_chromium()
+    problem = None
+    if path is None:
+        problem = "Chromium is not installed (/usr/bin/chromium or `chromium` on PATH)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            problem = "the playwright Python package is not installed"
+    if problem is not None:
+        if browser_required():
+            pytest.fail(f"{problem}, but VIT_CLASSROOM_REQUIRE_BROWSER=1 requires the browser test to run")
+        pytest.skip(f"{problem}; {purpose} needs it")
+    return path
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

@@ -22,9 +22,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from browser_support import (
+    chromium_or_skip,
     REPO_ROOT,
-    browser_required,
-    find_chromium,
     launch_chromium,
     start_streamlit,
     stop_streamlit,
@@ -63,20 +62,7 @@ PLOTLY_SUMMARY_JS = """
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
     """The system Chromium; skip (or fail when VIT_CLASSROOM_REQUIRE_BROWSER=1) when it is missing."""
-    path = find_chromium()
-    problem = None
-    if path is None:
-        problem = "Chromium is not installed (/usr/bin/chromium or `chromium` on PATH)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            problem = "the playwright Python package is not installed"
-    if problem is not None:
-        if browser_required():
-            pytest.fail(f"{problem}, but VIT_CLASSROOM_REQUIRE_BROWSER=1 requires the browser test to run")
-        pytest.skip(f"{problem}; the end-to-end browser test needs it")
-    return path
+    return chromium_or_skip("the end-to-end browser test")
 
 
 @pytest.fixture(scope="module")

@@ -25,9 +25,8 @@ from pathlib import Path
 import pytest
 
 from browser_support import (
+    chromium_or_skip,
     REPO_ROOT,
-    browser_required,
-    find_chromium,
     launch_chromium,
     start_streamlit,
     stop_streamlit,
@@ -57,20 +56,7 @@ POLL_S = 0.1  # how often the runs folder is polled before the kill
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
     """The system Chromium; skip (or fail when VIT_CLASSROOM_REQUIRE_BROWSER=1) when it is missing."""
-    path = find_chromium()
-    problem = None
-    if path is None:
-        problem = "Chromium is not installed (/usr/bin/chromium or `chromium` on PATH)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            problem = "the playwright Python package is not installed"
-    if problem is not None:
-        if browser_required():
-            pytest.fail(f"{problem}, but VIT_CLASSROOM_REQUIRE_BROWSER=1 requires the browser test to run")
-        pytest.skip(f"{problem}; the server-crash browser test needs it")
-    return path
+    return chromium_or_skip("the server-crash browser test")
 
 
 @pytest.fixture
