@@ -44,3 +44,16 @@ def coco_tiny_root() -> Path:
     if root is None or not (root / "coco-tiny").is_dir():
         pytest.skip("coco-tiny not available (set VIT_CLASSROOM_DATA)")
     return root / "coco-tiny"
+
+
+@pytest.fixture
+def app_env(tmp_path, monkeypatch) -> Path:
+    """Environment of a dashboard under test: empty run folder, private cache, a tiny embedded
+    synthetic set (4 images per class) and one allowed data root, which is returned."""
+    data_root = tmp_path / "data_root"
+    data_root.mkdir()
+    monkeypatch.setenv("VIT_CLASSROOM_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("VIT_CLASSROOM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("VIT_CLASSROOM_SYNTH_PER_CLASS", "4")
+    monkeypatch.setenv("VIT_CLASSROOM_DATA_ROOTS", str(data_root))
+    return data_root

@@ -101,11 +101,7 @@ def test_attention_figures_are_cheap_to_build():
     "overrides, expected",
     [('{"epochs": 800}', {"train_epochs_vit_classroom": 500}), ('{"epochs": 3, "batch_size": 9000}', {"train_batch_vit_classroom": 4096})],
 )
-def test_train_page_clamps_out_of_range_defaults(tmp_path, monkeypatch, overrides, expected):
-    monkeypatch.setenv("VIT_CLASSROOM_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("VIT_CLASSROOM_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("VIT_CLASSROOM_SYNTH_PER_CLASS", "4")
-    monkeypatch.setenv("VIT_CLASSROOM_DATA_ROOTS", str(tmp_path))
+def test_train_page_clamps_out_of_range_defaults(app_env, monkeypatch, overrides, expected):
     monkeypatch.setenv("VIT_CLASSROOM_TRAIN_OVERRIDES", overrides)
     at = AppTest.from_file(HOME, default_timeout=120).run()
     at.switch_page("views/train.py").run()

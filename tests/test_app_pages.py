@@ -11,18 +11,6 @@ HOME = str(REPO_ROOT / "app" / "Home.py")
 PAGES = ["views/home.py", "views/data.py", "views/train.py", "views/attention.py", "views/compare.py", "views/attention_lab.py"]
 
 
-@pytest.fixture
-def app_env(tmp_path, monkeypatch):
-    """Empty run folder, private cache, tiny synthetic set, one allowed data root."""
-    data_root = tmp_path / "data_root"
-    data_root.mkdir()
-    monkeypatch.setenv("VIT_CLASSROOM_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("VIT_CLASSROOM_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("VIT_CLASSROOM_SYNTH_PER_CLASS", "4")
-    monkeypatch.setenv("VIT_CLASSROOM_DATA_ROOTS", str(data_root))
-    return data_root
-
-
 def write_folder_dataset(root, classes=("cat", "dog"), per_split=3):
     """A real ROOT/{train,val}/<class>/*.jpg folder with distinct JPEG files, plus one leaked name."""
     rng = np.random.default_rng(0)

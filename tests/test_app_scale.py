@@ -24,14 +24,8 @@ LONG_EPOCHS = 500  # a CNN run that keeps training until the test stops it
 
 
 @pytest.fixture
-def server_env(tmp_path, monkeypatch):
-    """A private run folder, a tiny synthetic set, a limit of one run at a time and an instructor token."""
-    data_root = tmp_path / "data_root"
-    data_root.mkdir()
-    monkeypatch.setenv("VIT_CLASSROOM_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("VIT_CLASSROOM_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("VIT_CLASSROOM_SYNTH_PER_CLASS", "4")
-    monkeypatch.setenv("VIT_CLASSROOM_DATA_ROOTS", str(data_root))
+def server_env(app_env, tmp_path, monkeypatch):
+    """`app_env` plus tiny recipes, a limit of one run at a time and an instructor token."""
     monkeypatch.setenv("VIT_CLASSROOM_TRAIN_OVERRIDES", TINY_OVERRIDES)
     monkeypatch.setenv("VIT_CLASSROOM_MAX_JOBS", "1")
     monkeypatch.setenv("VIT_CLASSROOM_ADMIN_TOKEN", TOKEN)
