@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from vitcore.errors import VitcoreError
+from vitcore.runs.store import default_runs_root
 
 EXIT_USAGE = 2  # bad arguments, missing paths, bad input
 
@@ -26,10 +26,6 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # noqa: D401 - argparse API
         raise CliError(f"{self.prog}: {message}")
-
-
-def default_runs_dir() -> Path:
-    return Path(os.environ.get("VIT_CLASSROOM_RUNS", Path(__file__).resolve().parents[1] / "runs"))
 
 
 def _existing_path(value: str) -> Path:
@@ -420,12 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override the preset's augmentation")
     train.add_argument("--dropout", type=_unit_interval, default=None, help="override the model's dropout (0 disables it)")
     train.add_argument("--drop-dirty", action="store_true", help="drop multi-label and train/val leaked files")
-    train.add_argument("--runs-dir", type=Path, default=default_runs_dir())
+    train.add_argument("--runs-dir", type=Path, default=default_runs_root())
     train.set_defaults(handler=cmd_train)
 
     resume = commands.add_parser("resume", help="continue a stopped or interrupted run")
     resume.add_argument("run", help="run id")
-    resume.add_argument("--runs-dir", type=Path, default=default_runs_dir())
+    resume.add_argument("--runs-dir", type=Path, default=default_runs_root())
     resume.set_defaults(handler=cmd_resume)
 
     evaluate = commands.add_parser("eval", help="evaluate a run on its val split")
@@ -433,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", default=None, help="dataset folder (default: the run's own)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--json", action="store_true")
-    evaluate.add_argument("--runs-dir", type=Path, default=default_runs_dir())
+    evaluate.add_argument("--runs-dir", type=Path, default=default_runs_root())
     evaluate.set_defaults(handler=cmd_eval)
 
     predict = commands.add_parser("predict", help="classify one image and save an attention overlay")
@@ -443,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--overlay", default=None, help="where to write the overlay PNG")
     predict.add_argument("--opacity", type=float, default=0.5)
     predict.add_argument("--device", default="auto")
-    predict.add_argument("--runs-dir", type=Path, default=default_runs_dir())
+    predict.add_argument("--runs-dir", type=Path, default=default_runs_root())
     predict.set_defaults(handler=cmd_predict)
     return parser
 
