@@ -1,5 +1,6 @@
 """JobScheduler: FIFO queue with a slot limit, permissions, cancel/stop/delete, clean shutdown."""
 
+import sys
 import threading
 import time
 
@@ -9,6 +10,7 @@ import torch
 from test_engine import TinyNet, make_colour_data, quick_config
 from vitcore.errors import RunError, VitcoreError
 from vitcore.runs.store import RunStore
+from vitcore.train.priority import current_thread_nice, lower_current_thread_priority
 from vitcore.train.scheduler import (
     JobScheduler,
     SchedulerConfig,
@@ -44,10 +46,12 @@ class Builder:
         self.gate = gate
         self.wait_s = 0.05  # per forward pass while the gate is closed: slow but moving (stop works)
         self.starts = []  # (thread name, finished run ids at that moment)
+        self.nice_values = []  # the building (= training) thread's nice value at every job start
 
     def __call__(self, model_config):
         finished = {s.id for s in self.store.list_runs() if s.status == "finished"}
         self.starts.append((threading.current_thread().name, finished))
+        self.nice_values.append(current_thread_nice())
         return GatedNet(self.gate, self.wait_s)
 
 
@@ -246,3 +250,42 @@ def test_resume_through_the_queue(setup):
     assert scheduler.wait_until_idle(timeout=60)
     assert scheduler.snapshot(run_id).status == "finished"
     assert [record["epoch"] for record in store.get(run_id).read_metrics()] == list(range(1, 11))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are a Linux feature")
+def test_cpu_training_thread_yields_to_pages_with_a_higher_nice_value(setup):
+    store, gate, builder, scheduler = setup
+    gate.set()
+    page_nice = current_thread_nice()  # this thread plays a page script: it must keep its priority
+    run_id = scheduler.submit(MODEL_CONFIG, quick_config(epochs=1), make_colour_data(), owner="a")
+    assert scheduler.wait_until_idle(timeout=60)
+    assert store.get(run_id).config()["train_config"]["cpu_nice"] == SchedulerConfig().training_nice == 10
+    assert builder.nice_values == [min(19, page_nice + 10)]  # the training thread runs at a lower priority
+    assert current_thread_nice() == page_nice
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are a Linux feature")
+def test_lowering_priority_touches_only_the_calling_thread():
+    before = current_thread_nice()
+    seen = {}
+
+    def worker():
+        seen["returned"] = lower_current_thread_priority(3)
+        seen["inside"] = current_thread_nice()
+        seen["child"] = []
+        child = threading.Thread(target=lambda: seen["child"].append(current_thread_nice()))  # like torch's OpenMP workers
+        child.start()
+        child.join()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen["returned"] == seen["inside"] == min(19, before + 3)
+    assert seen["child"] == [seen["inside"]]  # threads it starts inherit the lower priority
+    assert current_thread_nice() == before  # the caller's own thread is untouched
+    assert lower_current_thread_priority(0) is None  # 0 = leave it alone
+
+
+def test_cpu_nice_is_validated():
+    with pytest.raises(ValueError, match="cpu_nice"):
+        quick_config(cpu_nice=25)

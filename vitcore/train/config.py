@@ -38,6 +38,7 @@ class TrainConfig:
     max_train_batches_per_epoch: int | None = None  # cap on steps per epoch (tests, quick demos)
     data_on_device: bool = True  # copy the uint8 dataset to the device once, before training
     num_threads: int | None = None  # torch.set_num_threads on CPU (process-wide!); None leaves it alone
+    cpu_nice: int = 0  # background jobs on CPU: raise the training thread's nice value by this (0-19) so pages run first
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)  # JSON gives lists back
@@ -67,6 +68,8 @@ class TrainConfig:
             raise ValueError(f"mixup_alpha must be >= 0, got {self.mixup_alpha}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be positive or None, got {self.grad_clip}")
+        if not 0 <= int(self.cpu_nice) <= 19:
+            raise ValueError(f"cpu_nice must be between 0 and 19, got {self.cpu_nice}")
         if self.max_train_batches_per_epoch is not None and self.max_train_batches_per_epoch < 1:
             raise ValueError("max_train_batches_per_epoch must be at least 1 or None")
 

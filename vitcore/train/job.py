@@ -25,6 +25,7 @@ from vitcore.data.dataset import ClassificationData
 from vitcore.seeding import seed_everything
 from vitcore.train.config import TrainConfig
 from vitcore.train.engine import FitResult, fit
+from vitcore.train.priority import lower_current_thread_priority
 
 ITERATION_HISTORY_LIMIT = 2000  # iteration points kept for the live loss curve
 
@@ -173,6 +174,8 @@ class TrainingJob:
 
     # ---- worker ----------------------------------------------------------------------------
     def _work(self) -> None:
+        if self.train_config.cpu_nice and str(self.train_config.device).startswith("cpu"):
+            lower_current_thread_priority(self.train_config.cpu_nice)  # before any tensor work: torch's threads inherit it
         try:
             self._train_and_record()
         finally:

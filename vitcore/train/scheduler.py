@@ -32,7 +32,9 @@ CPU threads: a CPU training run gets `training_threads_for(device)` =
 max(1, cores - 1) torch threads (written into `TrainConfig.num_threads`, which
 `fit` applies on the CPU only), so one core stays free for the dashboard and
 for students' predictions. `torch.set_num_threads` is process-wide, so that
-is a cap for the whole process, not a reservation.
+is a cap for the whole process, not a reservation. The training thread also
+raises its own nice value by `training_nice` (vitcore.train.priority), so when
+a page script and the trainer both want a core, the page gets it.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class SchedulerConfig:
     max_concurrent_per_gpu: int = 1  # concurrent runs per CUDA GPU
     admin_token: str | None = None  # instructor secret; None means nobody can act on others' runs
     max_jobs: int | None = None  # overall limit that overrides both of the above (VIT_CLASSROOM_MAX_JOBS)
+    training_nice: int = 10  # CPU runs: nice increment of the training thread, so page scripts get the cores first
 
     def __post_init__(self) -> None:
         for name in ("max_concurrent_cpu", "max_concurrent_per_gpu"):
@@ -180,6 +183,8 @@ class JobScheduler:
             changes["device"] = str(self.device)
         if self.device.type == "cpu" and train_config.num_threads is None:
             changes["num_threads"] = training_threads_for(self.device)
+        if self.device.type == "cpu" and train_config.cpu_nice == 0:
+            changes["cpu_nice"] = int(self.config.training_nice)
         return dataclasses.replace(train_config, **changes) if changes else train_config
 
     def _enqueue(self, job: TrainingJob) -> None:
