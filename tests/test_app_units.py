@@ -169,6 +169,9 @@ def test_streamlit_config_keeps_xsrf_on_and_caps_uploads():
     assert config["server"]["enableXsrfProtection"] is True
     assert config["server"]["maxUploadSize"] * 1024 * 1024 == MAX_UPLOAD_BYTES  # the page's check matches the server's
     assert set(config) <= {"server", "browser", "client", "theme", "runner", "logger", "global", "magic"}  # no unknown sections
+    # measured with bench/load.py: the module watcher and the after-every-run full GC stalled a loaded classroom server
+    assert config["server"]["fileWatcherType"] == "none"
+    assert config["runner"]["postScriptGC"] is False
 
 
 def test_concurrency_limit_comes_from_env_then_settings_file(tmp_path):
