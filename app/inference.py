@@ -8,8 +8,14 @@ so without care a student's prediction would start `cores - 1` threads of its
 own next to the trainer's `cores - 1` (on a 16-core server: 30 busy threads on
 16 cores, and both slow down).
 
-`inference_threads(scheduler, device)` picks a count that leaves the trainer
-alone: the one core the scheduler keeps free while a CPU run trains, or a few
+One picture (the Attention page) always uses SINGLE_PICTURE_THREADS = 1: its
+matrices are 17 tokens wide, so splitting them over threads gains nothing, and
+with a class uploading at once every extra OpenMP team spins on the same few
+cores (measured: with 2 threads per prediction, ten simultaneous uploads on a
+2-core server took over a second each inside the model instead of milliseconds).
+
+`inference_threads(scheduler, device)` picks a count for batch work (evaluating
+the validation split) that leaves the trainer alone: the one core the scheduler keeps free while a CPU run trains, or a few
 cores when nothing trains. `torch_threads(count)` applies it to the current
 (script) thread only for the duration of the call and restores it afterwards.
 No lock is shared with training: the scheduler's reads are quick snapshots.
@@ -23,7 +29,8 @@ import torch
 
 from vitcore.train.scheduler import available_cpu_cores, training_threads_for
 
-IDLE_INFERENCE_THREADS = 4  # most threads one prediction uses when no run trains (more does not help a 64x64 image)
+IDLE_INFERENCE_THREADS = 4  # most threads one batch evaluation uses when no run trains
+SINGLE_PICTURE_THREADS = 1  # one 64x64 picture: its tensors are tiny, so extra threads only add hand-over cost
 
 
 def inference_threads(scheduler, device: torch.device) -> int:

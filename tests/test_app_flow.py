@@ -91,12 +91,18 @@ def test_attention_page_explains_a_validation_image(trained):
     assert "attention on the object" in [metric.label for metric in at.metric]  # synthetic masks -> localization score
     chance = {metric.label: metric.value for metric in at.metric}["chance (object's area)"]
     assert 0 < int(chance.rstrip("%")) < 100
+    probability_bars = at.get("progress")
+    assert len(probability_bars) == 5  # one bar per class of the synthetic set
+    shares = [float(bar.proto.value) for bar in probability_bars]
+    assert shares == sorted(shares, reverse=True)  # most likely first
+    assert len(at.get("plotly_chart")) == 0  # the layers x heads section starts folded
     at.slider(key="attention_val_index").set_value(3).run()
     at.slider(key="attention_opacity").set_value(0.8).run()
+    at.toggle(key="attention_show_all").set_value(True).run()
     at.selectbox(key="attention_layer").set_value(1).run()
     at.radio(key="attention_heat").set_value("last layer (mean of heads)").run()
     assert_clean(at)
-    assert len(at.get("plotly_chart")) >= 4  # probabilities, layer x head grid, token matrix, rollout
+    assert len(at.get("plotly_chart")) == 3  # layer x head grid, token matrix, rollout
 
 
 def test_attention_page_handles_good_and_bad_uploads(trained):
@@ -132,15 +138,18 @@ def test_attention_page_runs_the_model_once_per_picture(trained, monkeypatch):
     at.file_uploader(key="attention_upload").set_value(("cache-me.jpg", jpeg_bytes(size=(57, 41)), "image/jpeg")).run()
     assert_clean(at)
     assert len(calls) == 1
-    assert len(at.get("plotly_chart")) == 4  # probabilities, layers x heads grid, token matrix, rollout
+    at.toggle(key="attention_show_all").set_value(False).run()  # the shared session may have unfolded it before
+    assert len(at.get("plotly_chart")) == 0  # folded: only the overlay and the probability bars
+    at.toggle(key="attention_show_all").set_value(True).run()
+    assert len(at.get("plotly_chart")) == 3  # layers x heads grid, token matrix, rollout
     at.slider(key="attention_opacity").set_value(0.2).run()
     at.radio(key="attention_heat").set_value("last layer (mean of heads)").run()
     at.selectbox(key="attention_head").set_value(2).run()
     at.toggle(key="attention_show_all").set_value(False).run()
     assert_clean(at)
-    assert len(at.get("plotly_chart")) == 1  # only the probabilities: the heavy section is hidden
+    assert len(at.get("plotly_chart")) == 0  # the heavy section is hidden again
     at.toggle(key="attention_show_all").set_value(True).run()
-    assert len(at.get("plotly_chart")) == 4
+    assert len(at.get("plotly_chart")) == 3
     assert len(calls) == 1
     at.file_uploader(key="attention_upload").set_value(("other.jpg", jpeg_bytes(size=(58, 41)), "image/jpeg")).run()
     assert_clean(at)

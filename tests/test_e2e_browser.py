@@ -306,8 +306,11 @@ def test_classroom_flow_in_a_real_browser(server, page, tmp_path):
         )
         expect(page.get_by_role("heading", name=re.compile(r"^Prediction: "))).to_be_visible()
         expect(page.get_by_text("your upload")).to_be_visible()
-        # probabilities, layers x heads grid, token matrix and rollout are all drawn
-        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=PAGE_TIMEOUT_MS)
+        # one probability bar per class; then unfold the layers x heads section: grid, token matrix and rollout
+        expect(page.locator('[data-testid="stProgress"]')).to_have_count(5, timeout=PAGE_TIMEOUT_MS)
+        wait_until_idle(page)
+        page.get_by_text("Show every layer and head").click()
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=PAGE_TIMEOUT_MS)
         wait_until_idle(page)
         assert_no_error_boxes(page, "Attention")
         save_full_page(page, "attention")

@@ -143,22 +143,6 @@ def confusion_matrix(
     return _layout(figure, title, height=420)
 
 
-def probability_bar(probabilities: np.ndarray, class_names: list[str]) -> go.Figure:
-    """Horizontal bar of class probabilities, most likely on top."""
-    order = np.argsort(probabilities)  # ascending: plotly draws the first bar at the bottom
-    bar = go.Bar(
-        x=[float(probabilities[i]) for i in order],
-        y=[class_names[i] for i in order],
-        orientation="h",
-        marker_color=["#4F46E5" if i == order[-1] else "#A5B4FC" for i in order],
-        text=[f"{probabilities[i]:.1%}" for i in order],
-        textposition="auto",
-    )
-    layout = _margin_legend(None, max(200, 50 * len(class_names)))
-    layout["xaxis"] = dict(range=[0, 1], title=dict(text="probability"))
-    return _figure([bar], layout)
-
-
 def attention_mosaic(cls_to_patch: np.ndarray, gap: int = GRID_GAP) -> np.ndarray:
     """Tile the (L, H, g, g) maps into one (L*(g+gap)-gap, H*(g+gap)-gap) matrix, NaN between the tiles.
 

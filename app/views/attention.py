@@ -1,9 +1,11 @@
 """Attention: what does a trained ViT look at when it classifies one picture?
 
-Built to stay cheap with a whole class on one server: the prediction is cached per (run, picture),
-the overlay and its opacity slider form one fragment (moving the slider only re-blends the picture),
-and the layers x heads section is a second fragment behind a toggle (its pickers rerun only it).
-The picture, overlay and probabilities come first in the script, so they reach the browser first.
+Built to stay cheap with a whole class on one server (measured with bench/load.py): the prediction is
+cached per (run, picture) and runs on one thread, uploads are shown and overlaid at most 480 px wide,
+the probabilities are plain progress bars, the overlay and its opacity slider form one fragment (moving
+the slider only re-blends the picture), and the layers x heads section is a second fragment behind a
+toggle that starts off (its pickers rerun only it). The picture, overlay and probabilities come first
+in the script, so they reach the browser first.
 """
 
 import hashlib
@@ -15,11 +17,13 @@ from PIL import Image
 from app import run_tools, state
 from app.components import charts
 from app.components.run_picker import deleted_warning, forget_deleted_runs
-from app.inference import inference_threads, torch_threads
+from app.inference import SINGLE_PICTURE_THREADS, torch_threads
 from app.uploads import UPLOAD_TYPES, read_uploaded_image
 from vitcore.errors import RunError, VitcoreError
 
 PREDICTION_CACHE_ENTRIES = 256  # predictions kept for all sessions together (each ~50 kB: attention maps + input pixels)
+SHOW_EVERY_HEAD_DEFAULT = False  # the layers x heads section starts folded: three charts per student cost a full class seconds
+DISPLAY_MAX_SIDE = 480  # uploads are shown (and overlaid) at most this many pixels per side: the column is narrower
 
 
 def picture_digest(payload: bytes) -> str:
@@ -35,19 +39,25 @@ def cached_prediction(run_id, checkpoint_mtime, digest, class_names, image_size,
     model, the digest for the picture. Page reruns (a slider, the run picker back and forth, every
     student opening the same validation image) then reuse the result instead of running the model again.
     """
-    # Never waits for training: no lock is shared, and the thread count leaves the trainer's cores alone.
-    with torch_threads(inference_threads(state.get_scheduler(), _device)):
+    # Never waits for training: no lock is shared, and one thread per picture leaves the trainer's cores alone.
+    with torch_threads(SINGLE_PICTURE_THREADS):
         return run_tools.predict(_model, _picture, list(class_names), image_size, _device)
 
 
-def decoded_upload(payload: bytes, name: str, digest: str) -> Image.Image:
-    """Decode an upload once per session: reruns with the same file reuse the decoded picture."""
+def decoded_upload(payload: bytes, name: str, digest: str) -> tuple[Image.Image, Image.Image]:
+    """(full picture, display copy) of an upload, decoded once per session: reruns with the same file reuse them.
+
+    The model sees the full picture (resized to 64x64 like the training data); the page shows and overlays a copy
+    of at most DISPLAY_MAX_SIDE pixels per side, so a phone photo is not re-encoded and sent at full size.
+    """
     remembered = st.session_state.get("attention_decoded")
     if remembered is not None and remembered[0] == digest:
-        return remembered[1]
+        return remembered[1], remembered[2]
     picture = read_uploaded_image(payload, name)
-    st.session_state["attention_decoded"] = (digest, picture)  # only the latest upload: one picture per session
-    return picture
+    display = picture.copy()
+    display.thumbnail((DISPLAY_MAX_SIDE, DISPLAY_MAX_SIDE), Image.Resampling.BILINEAR)  # keeps the aspect ratio
+    st.session_state["attention_decoded"] = (digest, picture, display)  # only the latest upload: one per session
+    return picture, display
 
 
 @st.fragment
@@ -56,15 +66,18 @@ def overlay_panel(picture: Image.Image, maps) -> None:
     opacity = st.slider("overlay opacity", 0.0, 1.0, 0.5, 0.05, key="attention_opacity")
     heat_source = st.radio("heat map", ["rollout", "last layer (mean of heads)"], horizontal=True, key="attention_heat")
     heat = maps.rollout if heat_source == "rollout" else maps.layer_mean(-1)  # (g, g)
-    st.image(run_tools.overlay(picture, heat, opacity), width="stretch")
+    st.image(run_tools.overlay(picture, heat, opacity), width="stretch", output_format="JPEG")
 
 
 @st.fragment
 def every_layer_and_head(maps) -> None:
     """The heavy lower section; its toggle and layer/head pickers rerun only this function."""
     st.subheader("Every layer and head: where does the CLS token look?")
-    if not st.toggle("Show every layer and head", value=True, key="attention_show_all"):
-        st.caption("Hidden: switch it on to see every head's map, one head's full token × token matrix and the rollout.")
+    if not st.toggle("Show every layer and head", value=SHOW_EVERY_HEAD_DEFAULT, key="attention_show_all"):
+        st.caption(
+            "Switch it on to see all 4×4 attention maps of every layer and head, one head's full token × token matrix "
+            "and the rollout. It starts folded so that a whole class uploading at once gets answers fast."
+        )
         return
     st.caption(
         "Row = layer (L1 is closest to the pixels), column = head. Each small 4×4 tile is the CLS token's attention "
@@ -139,6 +152,7 @@ st.caption(f"Run `{run_id}` · {info.description} · status **{info.status}** ·
 
 choice = st.radio("Picture", ["validation image", "upload your own"], horizontal=True, key="attention_source")
 picture: Image.Image | None = None
+display_picture: Image.Image | None = None  # what the page shows: the picture itself, or a smaller copy of an upload
 mask = None
 true_label = None
 if choice == "validation image":
@@ -155,6 +169,7 @@ if choice == "validation image":
     index = st.slider("validation image #", 0, count - 1, 0, key="attention_val_index") if count > 1 else 0
     pixels = data.val.images[index].permute(1, 2, 0).cpu().numpy()  # (S, S, 3) uint8
     picture = Image.fromarray(np.ascontiguousarray(pixels))
+    display_picture = picture
     digest = picture_digest(pixels.tobytes())
     true_label = data.class_names[int(data.val.labels[index])]
     if data.val.masks is not None:
@@ -169,7 +184,7 @@ else:
     payload = upload.getvalue()
     digest = picture_digest(payload)
     try:
-        picture = decoded_upload(payload, upload.name, digest)
+        picture, display_picture = decoded_upload(payload, upload.name, digest)
     except VitcoreError as error:
         st.error(str(error))
         st.stop()
@@ -187,19 +202,24 @@ maps = prediction.attention
 left, middle, right = st.columns([1, 1, 1.3])
 with left:
     st.subheader("The picture")
-    st.image(picture, width="stretch", caption=f"true class: {true_label}" if true_label else "your upload")
+    st.image(display_picture, width="stretch", output_format="JPEG", caption=f"true class: {true_label}" if true_label else "your upload")
     st.caption(f"The model sees it resized to {image_size}×{image_size} pixels, as during training.")
 with middle:
     st.subheader("Attention on the picture")
-    overlay_panel(picture, maps)
+    overlay_panel(display_picture, maps)
     st.caption(
         "Bright = the patches the classifier token draws most from. Rollout multiplies the attention of all layers "
         "(plus the residual path), so it shows which *input* patches finally reach the CLS token."
     )
 with right:
     st.subheader(f"Prediction: {prediction.predicted}")
-    st.plotly_chart(charts.probability_bar(prediction.probabilities, class_names), key="attention_probs")
-    st.caption("Softmax probabilities of the final layer. A confident wrong answer is as informative as a right one.")
+    for class_index in np.argsort(prediction.probabilities)[::-1]:  # most likely first
+        probability = float(prediction.probabilities[class_index])
+        st.progress(probability, text=f"{class_names[class_index]} · {probability:.1%}")
+    st.caption(
+        "Softmax probabilities of the final layer, most likely first. A confident wrong answer is as informative "
+        "as a right one."
+    )
     if mask is not None:
         score = run_tools.localization(maps.rollout, mask)
         metric_left, metric_right = st.columns(2)
