@@ -15,10 +15,14 @@ What runs (all real, all on 127.0.0.1):
      wait at a common barrier, upload a different 1024x768 photo-like JPEG, and wait for the
      overlay <img> to be visible and decoded.
 
-Measured per session: overlay latency (set_input_files -> overlay image decoded), page-complete
-latency (-> all four plotly charts drawn and the script idle), errors (exceptions, timeouts,
-st.error / exception boxes, uncaught JavaScript errors). Server RSS (VmRSS of the server and its
-child processes from /proc) is sampled every 0.5 s; the peak per round is reported.
+Measured per session: overlay latency (from just before set_input_files to the overlay <img> loaded and
+decoded, on the page's own clock, seen by a MutationObserver and the image's load event rather than by
+polling), page-complete latency (-> the script idle again), errors (exceptions, timeouts, st.error /
+exception boxes, uncaught JavaScript errors). Server RSS (VmRSS of the server and its child processes
+from /proc) is sampled every 0.5 s; the peak per round is reported. For the upload phase of each round
+(common upload moment -> last overlay shown) the CPU seconds used by the server, by Chromium and by
+everything else are read from /proc (`upload_phase_cpu_s`): on this machine the browsers share the
+server's cores, and this says who used them.
 
 Run from the repository root:
     .venv/bin/python bench/load.py                      # N = 5, 10, 20
@@ -36,7 +40,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -175,6 +178,40 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100  # /proc/<pid>/stat time unit
+
+
+def cpu_seconds_per_process(server_pid: int) -> dict[int, tuple[str, float]]:
+    """pid -> (group, CPU seconds used so far) of every live process; group is "server", "chromium" or "other"."""
+    server_tree = set(process_tree(server_pid))
+    seconds_by_pid = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        command = stat[stat.find("(") + 1:stat.rfind(")")]
+        fields = stat[stat.rfind(")") + 2:].split()  # state is fields[0]; utime, stime are fields[11], fields[12]
+        pid = int(entry.name)
+        group = "server" if pid in server_tree else "chromium" if "chrom" in command.lower() else "other"
+        seconds_by_pid[pid] = (group, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+    return seconds_by_pid
+
+
+def cpu_used_between(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds each group used between two `cpu_seconds_per_process` readings.
+
+    Processes alive at both count their difference, new ones all of their time; processes that ended in
+    between are missing (a lower bound), which is why the second reading is taken before tabs close.
+    """
+    totals = {"server": 0.0, "chromium": 0.0, "other": 0.0}
+    for pid, (group, seconds) in after.items():
+        totals[group] += seconds - before.get(pid, (group, 0.0))[1]
+    return {group: round(value, 2) for group, value in totals.items()}
+
+
 class RssSampler:
     """Samples the summed RSS of a process tree every `interval_s` on a daemon thread; `take_peak()` resets the peak."""
 
@@ -284,28 +321,57 @@ async def open_uploader(page, url: str, run_id: str, timeout_ms: float, result: 
     return file_input
 
 
+OVERLAY_WATCH_JS = """([heading]) => {
+  const findOverlay = () => {
+    for (const column of document.querySelectorAll('[data-testid="stColumn"]')) {
+      const title = Array.from(column.querySelectorAll('h1, h2, h3, h4')).some(h => h.textContent.includes(heading));
+      const img = title && column.querySelector('[data-testid="stImage"] img');
+      if (img) return img;
+    }
+    return null;
+  };
+  window.__overlayShown = new Promise(resolve => {
+    const check = () => {
+      const img = findOverlay();
+      if (!img) return false;
+      if (img.complete && img.naturalWidth > 0) {
+        img.decode().then(() => resolve(performance.now()), () => resolve(performance.now()));
+        return true;
+      }
+      if (!img.__watched) { img.__watched = true; img.addEventListener('load', check, {once: true}); }
+      return false;
+    };
+    if (check()) return;
+    const observer = new MutationObserver(() => { if (check()) observer.disconnect(); });
+    observer.observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
+  });
+  return performance.now();
+}"""
+# JavaScript, run just before the upload: returns the page clock now, and leaves window.__overlayShown, a promise of
+# the page clock when the overlay <img> is loaded and decoded. Event driven (MutationObserver + load event): no
+# polling loop that would keep ten tabs' frame loops busy and blur the measurement by a polling interval.
+
+
 async def upload_and_wait(page, file_input, photo: Path, timeout_ms: float, result: SessionResult) -> None:
-    """Upload the photo and time the overlay image and the complete page."""
-    overlay_column = page.locator('[data-testid="stColumn"]').filter(has=page.get_by_role("heading", name=OVERLAY_HEADING))
-    overlay_image = overlay_column.locator('[data-testid="stImage"] img').first
+    """Upload the photo and time the overlay image (on the page's own clock) and the complete page."""
     result.step = "wait for the overlay"
     started = time.monotonic()
+    page_started_ms = await page.evaluate(OVERLAY_WATCH_JS, [OVERLAY_HEADING])
     await file_input.set_input_files(str(photo))
-    await overlay_image.wait_for(state="visible", timeout=timeout_ms)
-    await overlay_image.evaluate("img => img.decode()")  # resolves once the pixels are decoded
-    result.overlay_s = time.monotonic() - started
+    page_shown_ms = await page.evaluate("() => window.__overlayShown")
+    result.overlay_s = (page_shown_ms - page_started_ms) / 1000
     result.step = "wait for the complete page"
-    await page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=timeout_ms)
     await wait_until_idle(page, timeout_ms)
     result.complete_s = time.monotonic() - started
     result.step = "done"
-    width = await overlay_image.evaluate("img => img.naturalWidth")
+    overlay_column = page.locator('[data-testid="stColumn"]').filter(has=page.get_by_role("heading", name=OVERLAY_HEADING))
+    width = await overlay_column.locator('[data-testid="stImage"] img').first.evaluate("img => img.naturalWidth")
     if not width:
         result.errors.append("overlay image has no pixels")
 
 
 async def student_session(browser, url: str, run_id: str, photo: Path, index: int, barrier: asyncio.Barrier | None,
-                          timeout_s: float, setup_timeout_s: float) -> SessionResult:
+                          timeout_s: float, setup_timeout_s: float, on_release=None, on_upload_done=None) -> SessionResult:
     """One student from page open to overlay; every failure becomes an error string, never an exception."""
     result = SessionResult(index=index)
     timeout_ms = timeout_s * 1000
@@ -321,10 +387,15 @@ async def student_session(browser, url: str, run_id: str, photo: Path, index: in
             file_input = await asyncio.wait_for(open_uploader(page, url, run_id, setup_timeout_s * 1000, result), setup_timeout_s)
             result.setup_s = time.monotonic() - opened
         finally:
-            if barrier is not None:
-                await barrier.wait()  # everybody uploads at the same moment (a class told "now upload")
+            if barrier is not None:  # everybody uploads at the same moment (a class told "now upload")
+                if await barrier.wait() == 0 and on_release is not None:  # exactly one session gets index 0
+                    on_release()
         # The upload has its own budget of timeout_s (setting up the page is not what is measured).
-        await asyncio.wait_for(upload_and_wait(page, file_input, photo, timeout_ms, result), timeout_s)
+        try:
+            await asyncio.wait_for(upload_and_wait(page, file_input, photo, timeout_ms, result), timeout_s)
+        finally:
+            if on_upload_done is not None:  # before the context closes: its renderer process still counts
+                on_upload_done()
     except (asyncio.TimeoutError, TimeoutError):
         result.errors.append(f"timeout at step: {result.step}")
     except Exception as error:  # Playwright errors: the session failed, the benchmark goes on
@@ -410,19 +481,36 @@ async def drive_browser(config: LoadConfig, url: str, run_id: str, runs_root: Pa
                 steps_before = training_steps(runs_root, training_run)
                 log(f"[load] round N={count}: {count} sessions open Attention and upload at once")
                 barrier = asyncio.Barrier(count)
+                at_release: dict = {}  # CPU seconds per group and the time when the uploads start
+
+                def mark_release() -> None:
+                    at_release.update(cpu=cpu_seconds_per_process(sampler.root_pid), time=time.monotonic(), done=0)
+
+                def mark_upload_done() -> None:  # the last session to finish takes the second CPU reading
+                    at_release["done"] = at_release.get("done", 0) + 1
+                    if at_release["done"] == count and "cpu" in at_release:
+                        at_release.update(cpu_after=cpu_seconds_per_process(sampler.root_pid), time_after=time.monotonic())
+
                 started = time.monotonic()
                 try:
                     results = await asyncio.wait_for(
                         asyncio.gather(*(student_session(browser, url, run_id, photo, i, barrier, config.session_timeout_s,
-                                                         config.setup_timeout_s) for i, photo in enumerate(photos))),
+                                                         config.setup_timeout_s, mark_release, mark_upload_done)
+                                         for i, photo in enumerate(photos))),
                         min(left_s, config.session_timeout_s + config.setup_timeout_s + 30),
                     )
                 except (asyncio.TimeoutError, TimeoutError):
                     results = [SessionResult(index=i, errors=["round timeout"]) for i in range(count)]
                 wall_s = time.monotonic() - started
+                upload_cpu = None  # CPU seconds each group used from the common upload moment to the last session's end
+                if "cpu_after" in at_release:
+                    upload_cpu = cpu_used_between(at_release["cpu"], at_release["cpu_after"])
+                    upload_cpu["wall_s"] = round(at_release["time_after"] - at_release["time"], 2)
                 training_status = run_status(runs_root, training_run)
-                record["rounds"].append(summarise_round(count, results, sampler.take_peak(), wall_s,
-                                                        training_steps(runs_root, training_run) - steps_before, training_status))
+                summary = summarise_round(count, results, sampler.take_peak(), wall_s,
+                                          training_steps(runs_root, training_run) - steps_before, training_status)
+                summary["upload_phase_cpu_s"] = upload_cpu
+                record["rounds"].append(summary)
                 log(f"[load] round N={count} done in {wall_s:.1f} s")
         finally:
             if teacher is not None:
