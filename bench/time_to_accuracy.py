@@ -15,19 +15,26 @@ Protocol, per model, in this process:
    time counts: it is part of getting the answer.
 A run that hits `--max-seconds` or finishes its epochs first reports reached=false.
 
-Fast recipes (small models, one-cycle schedules, 3 epochs planned):
+Fast recipes (small models; the ViT's one-cycle schedule is planned for --epochs = 2 epochs):
 - vit: a hybrid ViT: conv stem down to the 4x4 token grid, 4 blocks of width 128,
   sequence pooling, flip+crop, label smoothing 0.1, AdamW with one-cycle lr 2e-3;
-- cnn: the residual CNN at width 16, SGD with one-cycle lr 0.1, flip+crop, label smoothing 0.1.
+- cnn: the HW4 CNN with the homework's own recipe (Adam 1e-3, batch 16, no augmentation): on a
+  2-core CPU it beat every residual-net recipe tried to 58 %, because its steps are cheap.
 
-Output: a table, then ONE JSON line (last stdout line) with one record per model:
-model, threshold, seconds_to_threshold (null when not reached), reached, best_acc,
-epochs (fractional epochs trained when it stopped), steps, evaluations, device, threads.
+Every model runs once per --seeds value (default 0 1 2): the seed changes the weights, the
+shuffling and the augmentation, and the time to 52 % moves by several seconds with it, so the
+summary is the MEDIAN over the seeds (and the worst).
+
+Output: a table, then ONE JSON line (last stdout line): "results", one record per model and seed
+(model, seed, threshold, seconds_to_threshold (null when not reached), reached, best_acc,
+epochs (fractional epochs trained when it stopped), steps, evaluations, device, threads), and
+"summary", one per model (runs, reached_runs, median_seconds, worst_seconds).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -41,7 +48,7 @@ DEFAULT_THRESHOLDS = {"vit": 0.52, "cnn": 0.58}  # val accuracy to reach on coco
 QUICK_THRESHOLD = 0.3  # --quick: 5 synthetic classes, chance is 0.2
 
 
-def fast_recipe(model_kind: str, num_classes: int, image_size: int, threads: int, epochs: int, quick: bool):
+def fast_recipe(model_kind: str, num_classes: int, image_size: int, threads: int, epochs: int, quick: bool, seed: int = 0):
     """(model config, train config) of the fast recipe for "vit" or "cnn"."""
     from vitcore.models.config import CNNConfig, ViTConfig
     from vitcore.train.config import TrainConfig
@@ -54,7 +61,7 @@ def fast_recipe(model_kind: str, num_classes: int, image_size: int, threads: int
         label_smoothing=0.1,
         device="cpu",
         amp="off",
-        seed=0,
+        seed=seed,
         eval_batch_size=500,
         num_threads=threads,
     )
@@ -65,9 +72,11 @@ def fast_recipe(model_kind: str, num_classes: int, image_size: int, threads: int
             pooling="seq", dropout=0.0,
         )
         train_config = TrainConfig(optimizer="adamw", lr=2e-3, weight_decay=0.05, grad_clip=1.0, **common)
-    else:
-        model_config = CNNConfig(num_classes=num_classes, image_size=image_size, arch="resnet", width=8 if quick else 16)
-        train_config = TrainConfig(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, **common)
+    else:  # the HW4 net learns fastest in wall-clock terms: small, no batch norm, many cheap steps
+        model_config = CNNConfig(num_classes=num_classes, image_size=image_size, arch="hw4")
+        train_config = TrainConfig(optimizer="adam", lr=1e-3, weight_decay=0.0,
+                                   **{**common, "batch_size": 16, "schedule": "constant", "augmentation": "none",
+                                      "label_smoothing": 0.0})
     return model_config, train_config
 
 
@@ -85,7 +94,7 @@ def time_one_model(model_kind: str, data_root: Path, cache_dir: Path, threshold:
     start = time.perf_counter()
     data = load_dataset(str(data_root), cache_dir=cache_dir)
     model_config, train_config = fast_recipe(
-        model_kind, len(data.class_names), data.image_size, args.threads, args.epochs, args.quick
+        model_kind, len(data.class_names), data.image_size, args.threads, args.epochs, args.quick, args.seed
     )
     torch.manual_seed(train_config.seed)
     model = build_model(model_config)
@@ -127,6 +136,21 @@ def time_one_model(model_kind: str, data_root: Path, cache_dir: Path, threshold:
         "wall_seconds": round(time.perf_counter() - start, 2),
         "device": "cpu",
         "threads": args.threads,
+        "seed": args.seed,
+    }
+
+
+def summarise_model(model_kind: str, records: list[dict]) -> dict:
+    """Median seconds over the seeds (a run that never reached the threshold counts as infinitely slow)."""
+    times = sorted(r["seconds_to_threshold"] if r["reached"] else float("inf") for r in records)
+    median = statistics.median(times) if times else float("inf")
+    return {
+        "model": model_kind,
+        "threshold": records[0]["threshold"] if records else None,
+        "runs": len(records),
+        "reached_runs": sum(r["reached"] for r in records),
+        "median_seconds": None if median == float("inf") else round(median, 2),
+        "worst_seconds": None if not times or times[-1] == float("inf") else round(times[-1], 2),
     }
 
 
@@ -146,7 +170,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--vit-threshold", type=float, default=DEFAULT_THRESHOLDS["vit"])
     parser.add_argument("--cnn-threshold", type=float, default=DEFAULT_THRESHOLDS["cnn"])
     parser.add_argument("--max-seconds", type=float, default=120.0, help="give up on a model after this long")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs the one-cycle schedule is planned for")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs the one-cycle schedule is planned for")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="one timed run per seed (weights, shuffling, augmentation); the summary is the median")
     parser.add_argument("--eval-every", type=int, default=None, help="optimizer steps between evaluations (default: 4 per epoch)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 2; 1 with --quick)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="tensor cache folder (default: VIT_CLASSROOM_CACHE or data/cache)")
@@ -172,15 +198,22 @@ def main(argv=None) -> int:
                 print("error: no dataset: pass --data FOLDER or set VIT_CLASSROOM_DATA", file=sys.stderr)
                 return 2
             cache_dir = args.cache_dir
+        if args.quick:
+            args.seeds = args.seeds[:1]
         records = []
         for model_kind in args.models:
-            log(f"{model_kind}: training until val acc >= {thresholds[model_kind]:.0%} (max {args.max_seconds:.0f} s)")
-            records.append(time_one_model(model_kind, Path(data_root), cache_dir, thresholds[model_kind], args))
-    headers = ["model", "threshold", "seconds_to_threshold", "reached", "best_acc", "epochs", "device", "threads"]
+            for seed in args.seeds:
+                args.seed = seed
+                log(f"{model_kind} seed {seed}: training until val acc >= {thresholds[model_kind]:.0%} (max {args.max_seconds:.0f} s)")
+                records.append(time_one_model(model_kind, Path(data_root), cache_dir, thresholds[model_kind], args))
+    summaries = [summarise_model(model_kind, [r for r in records if r["model"] == model_kind]) for model_kind in args.models]
+    headers = ["model", "seed", "threshold", "seconds_to_threshold", "reached", "best_acc", "epochs", "threads"]
     rows = [[record[key] if record[key] is not None else "-" for key in headers] for record in records]
+    rows += [[s["model"], "median", s["threshold"], s["median_seconds"] if s["median_seconds"] is not None else "-",
+              f"{s['reached_runs']}/{s['runs']}", "", "", ""] for s in summaries]
     print_table(f"time to accuracy on {data_root if not args.quick else 'a tiny synthetic folder'}", headers, rows)
     print_json_line({"bench": "time_to_accuracy", "data": str(data_root) if not args.quick else "quick-synthetic",
-                     "quick": args.quick, "results": records})
+                     "quick": args.quick, "results": records, "summary": summaries})
     return 0
 
 
