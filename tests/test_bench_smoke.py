@@ -107,3 +107,30 @@ def test_format_table_aligns_columns():
     lines = text.splitlines()
     assert len({len(line) for line in lines}) == 1
     assert lines[2].endswith("1.00") and lines[3].endswith("12.35")
+
+
+def test_time_to_accuracy_quick_reports_each_model_and_a_median():
+    record, stdout = run_bench("time_to_accuracy.py", "--quick")
+    assert record["bench"] == "time_to_accuracy" and record["quick"] is True
+    assert [(result["model"], result["seed"]) for result in record["results"]] == [("vit", 0), ("cnn", 0)]
+    for result in record["results"]:
+        assert 0.0 <= result["best_acc"] <= 1.0 and result["steps"] > 0
+        assert result["reached"] == (result["seconds_to_threshold"] is not None)
+        assert result["reached"] == (result["best_acc"] >= result["threshold"])
+    for summary in record["summary"]:
+        mine = [result for result in record["results"] if result["model"] == summary["model"]]
+        assert summary["runs"] == len(mine) and summary["reached_runs"] == sum(result["reached"] for result in mine)
+        assert summary["median_seconds"] == (mine[0]["seconds_to_threshold"] if mine[0]["reached"] else None)
+    assert "median" in stdout
+
+
+def test_accuracy_quick_reports_mean_std_dedup_and_gap():
+    record, _ = run_bench("accuracy.py", "--quick")
+    assert record["bench"] == "accuracy"
+    assert [preset["preset"] for preset in record["results"]] == ["vit/classroom", "cnn/hw4"]
+    for preset in record["results"]:
+        assert preset["seeds"] == 1 and len(preset["per_seed"]) == 1
+        run = preset["per_seed"][0]
+        assert preset["val_acc_mean"] == run["val_acc"] and preset["val_acc_std"] == 0.0
+        assert preset["gap_mean"] == pytest.approx(run["train_acc"] - run["val_acc"], abs=1e-3)
+        assert 0.0 <= preset["dedup_val_acc_mean"] <= 1.0
