@@ -112,7 +112,9 @@ def every_layer_and_head(maps) -> None:
 
 st.title(":material/visibility: Attention")
 st.markdown(
-    "A Vision Transformer cuts the image into a 4×4 grid of 16-pixel patches and lets every token *attend* to every other. "
+    "A Vision Transformer cuts the image into a 4×4 grid of 16-pixel patches and lets every token *attend* to every other "
+    "(the classroom and best recipes make each of those 16 tokens with a few small convolutions instead of one flat cut; "
+    "the grid is the same). "
     "Here you pick a trained ViT and a picture, and look at those attention weights: per layer and head, as a full "
     "token×token matrix, rolled out through all layers, and painted over the picture."
 )
