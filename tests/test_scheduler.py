@@ -203,7 +203,7 @@ def test_shutdown_stops_everything_and_joins_every_thread(tmp_path):
     scheduler = JobScheduler(store, SchedulerConfig(max_jobs=2), CPU, model_builder=Builder(store, gate))
     assert scheduler.slots == 2
     data = make_colour_data()
-    run_ids = [scheduler.submit(MODEL_CONFIG, quick_config(epochs=50), data, owner="s") for _ in range(4)]
+    run_ids = [scheduler.submit(MODEL_CONFIG, quick_config(epochs=50), data, owner=f"s{i}") for i in range(4)]
     assert wait_until(lambda: all(scheduler.snapshot(r).step >= 1 for r in run_ids[:2]))
     assert scheduler.running_count() == 2 and scheduler.queue_position(run_ids[3]) == 2
     assert len(our_threads(run_ids)) == 2
@@ -289,3 +289,23 @@ def test_lowering_priority_touches_only_the_calling_thread():
 def test_cpu_nice_is_validated():
     with pytest.raises(ValueError, match="cpu_nice"):
         quick_config(cpu_nice=25)
+
+
+def test_one_session_cannot_fill_the_queue(setup):
+    store, gate, builder, scheduler = setup
+    builder.wait_s = 60.0  # every job blocks until the gate opens
+    data = make_colour_data()
+    limit = scheduler.config.max_active_per_owner
+    mine = [scheduler.submit(MODEL_CONFIG, quick_config(epochs=1), data, owner="alice") for _ in range(limit)]
+    runs_before = {summary.id for summary in store.list_runs()}
+    with pytest.raises(VitcoreError, match=f"already have {limit} runs queued or training"):
+        scheduler.submit(MODEL_CONFIG, quick_config(epochs=1), data, owner="alice")
+    assert {summary.id for summary in store.list_runs()} == runs_before  # no run folder for the refused one
+    other = scheduler.submit(MODEL_CONFIG, quick_config(epochs=1), data, owner="bob")  # others still get a turn
+    assert scheduler.active_count_of("alice") == limit and scheduler.active_count_of("bob") == 1
+    scheduler.cancel(mine[-1], "alice")  # a free place again
+    scheduler.submit(MODEL_CONFIG, quick_config(epochs=1), data, owner="alice")
+    assert scheduler.active_count_of("alice") == limit
+    gate.set()
+    assert scheduler.wait_until_idle(timeout=60)
+    assert store.get(other).status()["status"] == "finished"

@@ -105,6 +105,7 @@ class TrainingJob:
         on_finished: Callable[["TrainingJob"], None] | None = None,
     ):
         self.store = store  # the RunStore the run lives in
+        self.owner = owner if run is None else run.config().get("owner")  # the session that started the run
         self.model_config = _model_config_dict(model_config)  # JSON-safe model config
         self.train_config = train_config  # the training recipe
         self._data = data  # the dataset, or a function that loads it inside the thread

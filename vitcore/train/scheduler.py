@@ -72,9 +72,10 @@ class SchedulerConfig:
     admin_token: str | None = None  # instructor secret; None means nobody can act on others' runs
     max_jobs: int | None = None  # overall limit that overrides both of the above (VIT_CLASSROOM_MAX_JOBS)
     training_nice: int = 10  # CPU runs: nice increment of the training thread, so page scripts get the cores first
+    max_active_per_owner: int = 3  # queued + training runs one session may have at once (None-owner jobs: no limit)
 
     def __post_init__(self) -> None:
-        for name in ("max_concurrent_cpu", "max_concurrent_per_gpu"):
+        for name in ("max_concurrent_cpu", "max_concurrent_per_gpu", "max_active_per_owner"):
             if int(getattr(self, name)) < 1:
                 raise VitcoreError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_jobs is not None and int(self.max_jobs) < 1:
@@ -147,8 +148,13 @@ class JobScheduler:
     # ---- submitting -------------------------------------------------------------------------
     def submit(self, model_config, train_config: TrainConfig, data_or_loader_fn, owner: str | None,
                name: str | None = None) -> str:
-        """Create the run (status "queued") and start it as soon as a slot is free; returns the run id."""
+        """Create the run (status "queued") and start it as soon as a slot is free; returns the run id.
+
+        A session with `max_active_per_owner` runs already queued or training is refused (a clear
+        VitcoreError, and no run folder is created): one student cannot fill the whole queue.
+        """
         self._refuse_if_closed()
+        self._refuse_if_owner_is_full(owner)
         job = TrainingJob(
             self.store,
             model_config,
@@ -199,6 +205,20 @@ class JobScheduler:
             self._pending.append(job)
             self._ended.pop(job.run_id, None)  # a resumed run is active again
             self._promote_locked()
+
+    def active_count_of(self, owner: str | None) -> int:
+        """Runs of `owner` that are queued or training right now."""
+        with self._condition:
+            jobs = list(self._pending) + list(self._running.values())
+        return sum(1 for job in jobs if job.owner == owner)
+
+    def _refuse_if_owner_is_full(self, owner: str | None) -> None:
+        limit = int(self.config.max_active_per_owner)
+        if owner is not None and self.active_count_of(owner) >= limit:
+            raise VitcoreError(
+                f"you already have {limit} runs queued or training; wait for one to finish, or stop or cancel one, "
+                "so that everybody's runs get a turn"
+            )
 
     def _refuse_if_closed(self) -> None:
         with self._condition:
