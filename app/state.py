@@ -24,6 +24,7 @@ from vitcore.errors import VitcoreError
 SYNTHETIC_SOURCE = "synthetic"  # the query-param / session value meaning "embedded synthetic default"
 SOURCE_KEY = "source"  # session_state + query_params key of the active data source
 RUN_KEY = "run"  # session_state + query_params key of the selected run id
+OWNER_KEY = "me"  # session_state + query_params key of this tab's owner id (who started which run)
 ADMIN_TOKEN_KEY = "instructor_token"  # session_state key of the sidebar's "Instructor token" password box
 SHUTDOWN_TIMEOUT_S = 30.0  # how long the server waits for training threads (checkpoints) when it exits
 
@@ -112,10 +113,18 @@ def get_dataset(
 
 # ---------------------------------------------------------------- per session
 def owner_id() -> str:
-    """A random id for this browser session: the owner of the jobs it starts."""
-    if "owner_id" not in st.session_state:
-        st.session_state["owner_id"] = uuid.uuid4().hex
-    return st.session_state["owner_id"]
+    """A random id for this browser tab: the owner of the jobs it starts.
+
+    It is kept in the page address (`?me=...`, next to the data source and the selected run), so a
+    refresh, a restarted server or a bookmarked link keeps the right to stop and delete one's own runs.
+    Whoever has the whole address has that right too: fine between students, and the instructor's
+    powers come from the token, never from this id. Anything but 32 hex digits is replaced.
+    """
+    owner = st.session_state.get(OWNER_KEY) or st.query_params.get(OWNER_KEY)
+    if not (isinstance(owner, str) and len(owner) == 32 and all(c in "0123456789abcdef" for c in owner)):
+        owner = uuid.uuid4().hex
+    _remember(OWNER_KEY, owner)
+    return owner
 
 
 def admin_token() -> str | None:

@@ -195,7 +195,7 @@ def test_train_page_starts_stops_resumes_and_finishes_a_run(trained):
     run_id = at.session_state["train_watch"]
     assert run_id not in trained["run_ids"]
     scheduler = trained["scheduler"]
-    assert store.get(run_id).config()["owner"] == at.session_state["owner_id"]
+    assert store.get(run_id).config()["owner"] == at.session_state["me"]
 
     def alive():
         return run_id in scheduler.active_runs()
@@ -218,7 +218,7 @@ def test_train_page_starts_stops_resumes_and_finishes_a_run(trained):
         at.button(key="train_resume").click().run()
         assert_clean(at)
         if alive():
-            scheduler.stop(run_id, at.session_state["owner_id"])
+            scheduler.stop(run_id, at.session_state["me"])
         wait_until(lambda: not alive(), at)
     status = store.get(run_id).status()["status"]
     assert status in ("stopped", "finished")

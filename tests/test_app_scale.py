@@ -131,7 +131,7 @@ def test_queued_runs_show_their_place_in_the_queue_and_can_be_cancelled(server_e
     assert third in list(at.dataframe[0].value["run"])  # still listed for everyone
 
     # Stopping the first lets the second start by itself (first come, first served).
-    scheduler.stop(first, at.session_state["owner_id"])
+    scheduler.stop(first, at.session_state["me"])
     wait_until(lambda: scheduler.queue_position(second) is None)
     assert first not in scheduler.active_runs()
 
@@ -164,14 +164,14 @@ def test_another_session_cannot_stop_or_delete_but_the_instructor_can(server_env
     student.switch_page("views/train.py").run()
     student.selectbox(key="train_watch_select").set_value(run_id).run()
     assert_clean(student)
-    assert student.session_state["owner_id"] != owner_session.session_state["owner_id"]
+    assert student.session_state["me"] != owner_session.session_state["me"]
     assert not buttons_with_key(student, f"train_stop_{run_id}")
     assert any("only that session (or the instructor)" in text for text in texts(student.caption))
     assert student.button(key="train_delete").disabled
     assert student.dataframe[0].value.set_index("run").loc[run_id, "started by"] == "another session"
     for action in (scheduler.stop, scheduler.delete):
         with pytest.raises(SchedulerPermissionError, match="only the session that started this run"):
-            action(run_id, student.session_state["owner_id"])
+            action(run_id, student.session_state["me"])
     assert run_id in scheduler.active_runs()
 
     # A wrong token changes nothing; the instructor's token unlocks stop and delete.
@@ -299,3 +299,30 @@ def test_iteration_curve_comes_from_disk_after_a_restart(server_env, monkeypatch
     spec = json.loads(charts[0].proto.spec)
     assert [trace_length(trace["x"]) for trace in spec["data"]] == [steps_on_disk, steps_on_disk]
     assert not any("Per-iteration loss is shown while" in text for text in texts(fresh.caption))
+
+
+def test_a_refreshed_tab_keeps_ownership_through_the_address(server_env):
+    """A refresh is a new Streamlit session; the owner id in the URL (?me=...) carries the right to stop over."""
+    scheduler = server_env["scheduler"]
+    first_visit = new_session().run()
+    first_visit.switch_page("views/train.py").run()
+    run_id = start_long_cnn(first_visit)
+    owner = first_visit.session_state["me"]
+    assert first_visit.query_params["me"] == [owner] or first_visit.query_params["me"] == owner
+
+    refreshed = new_session()
+    refreshed.query_params["me"] = owner  # what the browser sends again after F5
+    refreshed.run()
+    refreshed.switch_page("views/train.py").run()
+    refreshed.selectbox(key="train_watch_select").set_value(run_id).run()
+    assert_clean(refreshed)
+    assert refreshed.session_state["me"] == owner
+    assert buttons_with_key(refreshed, f"train_stop_{run_id}") or buttons_with_key(refreshed, f"train_cancel_{run_id}")
+    assert refreshed.dataframe[0].value.set_index("run").loc[run_id, "started by"] == "you"
+
+    forged = new_session()
+    forged.query_params["me"] = "../../not-an-id"  # anything but 32 hex digits gets a fresh id
+    forged.run()
+    forged.switch_page("views/train.py").run()
+    assert forged.session_state["me"] != owner and len(forged.session_state["me"]) == 32
+    scheduler.stop(run_id, owner)
