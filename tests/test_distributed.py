@@ -38,9 +38,9 @@ from vitcore.train.engine import fit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_ARGS = [  # tiny ViT run: 40 images of 32x32, global batch 8, 2 epochs, nothing random but the shuffle
-    "train", "--model", "vit", "--preset", "classroom", "--epochs", "2", "--batch-size", "8",
+    "train", "--model", "vit", "--preset", "classroom", "--tokenizer", "patch", "--epochs", "2", "--batch-size", "8",
     "--augmentation", "none", "--dropout", "0", "--device", "cpu", "--seed", "5",
-]
+]  # patch tokens: no BatchNorm, whose per-rank batch statistics would make DDP differ from one process
 
 
 def cpu_context(rank: int, world_size: int) -> DistributedContext:
@@ -201,3 +201,48 @@ def test_stop_on_one_rank_and_nan_on_another_end_both_ranks(tmp_path):
         assert "epoch 1 step 3" in result["stopped"][1]
         assert result["failed"][0] == "failed"
         assert "NaN" in result["failed"][1] and "epoch 1 step 2" in result["failed"][1]
+
+
+class BatchNormNet(nn.Module):
+    """Conv + BatchNorm + linear head: its running statistics are buffers that DDP does not average."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, kernel_size=1)
+        self.norm = nn.BatchNorm2d(4)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, images, return_attention=False):
+        return self.head(self.norm(self.conv(images)).mean(dim=(2, 3)))  # (B, 2)
+
+
+def _batch_norm_worker(rank: int, port: int, out_dir: str) -> None:
+    from vitcore.train.distributed import init_distributed, shutdown_distributed
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    context = init_distributed("cpu")
+    torch.manual_seed(0)
+    config = TrainConfig(epochs=2, batch_size=8, lr=0.1, schedule="constant", device="cpu", seed=0)
+    result = fit(BatchNormNet(), _colour_data(), config, distributed=context)
+    shutdown_distributed(context)
+    Path(out_dir, f"rank{rank}.json").write_text(json.dumps({"status": result.status, "prints": result.replica_fingerprints}))
+
+
+def test_batch_norm_statistics_are_the_same_on_every_rank(tmp_path):
+    """Each rank updates BatchNorm's running statistics from its own half batch; rank 0's are broadcast."""
+    import torch.multiprocessing as multiprocessing
+
+    processes = multiprocessing.start_processes(
+        _batch_norm_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=False, start_method="spawn"
+    )
+    deadline = time.monotonic() + 120
+    while not processes.join(timeout=2):
+        if time.monotonic() > deadline:
+            for process in processes.processes:
+                process.kill()
+            pytest.fail("the ranks did not finish")
+    results = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(2)]
+    assert [result["status"] for result in results] == ["finished", "finished"]
+    fingerprints = results[0]["prints"]
+    assert len(fingerprints) == 2 and fingerprints[0] == fingerprints[1]  # parameters AND buffers identical

@@ -203,6 +203,10 @@ def _train_command(args: argparse.Namespace, context) -> int:
         if args.model != "vit":
             raise CliError("--attention only applies to --model vit")
         model_config = replace(model_config, attention=args.attention)
+    if args.tokenizer is not None:
+        if args.model != "vit":
+            raise CliError("--tokenizer only applies to --model vit")
+        model_config = replace(model_config, tokenizer=args.tokenizer)
     if args.dropout is not None:
         model_config = replace(model_config, dropout=args.dropout)
     train_overrides = {
@@ -406,6 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--preset", default="classroom", help="vit: homework|classroom|best, cnn: hw4|best")
     train.add_argument("--data", default=None, help="dataset folder (default: the embedded synthetic set)")
     train.add_argument("--attention", choices=["loop", "einsum", "fused"], default=None)
+    train.add_argument("--tokenizer", choices=["patch", "conv_stem"], default=None,
+                       help="ViT tokens: one 16x16 patch projection, or a small conv stem (same 4x4 grid)")
     train.add_argument("--epochs", type=_positive_int, default=None)
     train.add_argument("--batch-size", type=_positive_int, default=None, help="GLOBAL batch (split across torchrun processes)")
     train.add_argument("--lr", type=_positive_float, default=None)

@@ -151,6 +151,17 @@ def any_rank(flag: bool, context: DistributedContext) -> bool:
     return all_reduce_sums([1.0 if flag else 0.0], context)[0] > 0
 
 
+def broadcast_buffers_from_main(model: torch.nn.Module, context: DistributedContext) -> None:
+    """Copy rank 0's buffers to every rank (a collective: call it on all ranks).
+
+    DDP keeps the PARAMETERS identical, but buffers such as BatchNorm's running mean and variance
+    are updated by each rank from its own share of the batch. Called before every evaluation and
+    checkpoint, so all ranks evaluate, and rank 0 saves, the same model.
+    """
+    for buffer in model.buffers():
+        dist.broadcast(buffer.data, src=0)
+
+
 def state_dict_fingerprint(state_dict: dict[str, torch.Tensor]) -> str:
     """sha1 of every tensor of a state dict (names and exact bytes): equal fingerprints = identical weights."""
     digest = hashlib.sha1()

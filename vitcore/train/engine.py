@@ -46,6 +46,7 @@ from vitcore.train.distributed import (
     DistributedSetupError,
     all_reduce_sums,
     any_rank,
+    broadcast_buffers_from_main,
     gather_fingerprints,
     per_rank_batch_size,
     rank_epoch_order,
@@ -314,6 +315,8 @@ def _train(model, data, config, device, emit, stop_requested, run, resume, histo
             if stop_now:
                 totals.seconds = time.perf_counter() - epoch_start
                 message = f"stopped by request at epoch {epoch_number} step {step_index + 1}"
+                if distributed is not None:
+                    broadcast_buffers_from_main(model, distributed)  # e.g. BatchNorm statistics: save rank 0's
                 if run is not None:
                     iteration_log.flush()
                     run.save_checkpoint(checkpoint_state(epoch_index, step_index, epoch_order, totals))
@@ -387,6 +390,8 @@ def _train(model, data, config, device, emit, stop_requested, run, resume, histo
 
         if iteration_log is not None:
             iteration_log.flush()
+        if distributed is not None:
+            broadcast_buffers_from_main(model, distributed)  # every rank evaluates (and rank 0 saves) one model
         val_loss, val_acc = _validate(model, val_split, device, config, autocast_dtype, distributed)
         record = {
             "epoch": epoch_number,
