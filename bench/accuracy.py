@@ -16,7 +16,9 @@ For each preset (`vitcore.presets.get_preset`) and each seed 0..--seeds-1:
      `vitcore.data.report.build_report(root).names_to_drop(True, True)`,
    - the train split it was trained on ("final train accuracy"), giving the
      train/val gap = train accuracy - full val accuracy.
-Reported per preset: mean ± sample std over seeds, and the seconds one seed took.
+Reported per preset: mean ± sample std over seeds, the seconds one seed took, and per seed the
+peak RSS of the benchmark process so far (`peak_rss_mb`; it never decreases, so the FIRST preset's
+figure is that preset's own peak: run a preset alone to measure its memory).
 
 Runs from a fresh clone: no install, no prepared cache (the tensor cache is filled on
 the first load), no run folders are written. --quick needs no dataset at all.
@@ -27,6 +29,7 @@ Output: a table, then ONE JSON line (last stdout line) with one record per prese
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import tempfile
@@ -92,7 +95,12 @@ def run_one_seed(kind: str, name: str, seed: int, data, val_dedup, args) -> dict
     torch.manual_seed(seed)
     model = build_model(preset.model_config)
     start = time.perf_counter()
-    result = fit(model, data, train_config)
+    def log_epoch(event: dict) -> None:  # progress on stderr: the long presets run for tens of minutes
+        if event["type"] == "epoch":
+            log(f"    {kind}/{name} seed {seed} epoch {event['epoch']}: val {event['val_acc']:.4f} "
+                f"({time.perf_counter() - start:.0f} s)")
+
+    result = fit(model, data, train_config, on_event=log_epoch)
     if result.status != "finished":
         raise RuntimeError(f"{kind}/{name} seed {seed}: {result.message}")
     train_seconds = time.perf_counter() - start
@@ -102,8 +110,9 @@ def run_one_seed(kind: str, name: str, seed: int, data, val_dedup, args) -> dict
     train_acc = loss_and_accuracy(model, data.train, device, batch)[1]
     log(f"  {kind}/{name} seed {seed}: val {val_acc:.4f}  dedup val {dedup_acc:.4f}  train {train_acc:.4f}  "
         f"({train_seconds:.1f} s, {train_config.epochs} epochs)")
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports kB
     return {"val_acc": val_acc, "dedup_val_acc": dedup_acc, "train_acc": train_acc, "seconds": train_seconds,
-            "epochs": train_config.epochs, "device": device.type}
+            "epochs": train_config.epochs, "device": device.type, "peak_rss_mb": round(peak_rss_mb, 1)}
 
 
 def json_number(value: float) -> float | None:
