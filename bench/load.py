@@ -146,9 +146,12 @@ def prepare_finished_vit_run(work: Path, env: dict[str, str], config: LoadConfig
 
 
 # ------------------------------------------------------------------ server memory
-def process_tree(root_pid: int) -> list[int]:
-    """root_pid and all its descendants, found by reading the parent pid of every /proc/<pid>/stat."""
-    parents: dict[int, int] = {}
+def proc_stats() -> dict[int, tuple[str, list[str]]]:
+    """pid -> (command name, the fields after "pid (comm) ") of every live process, from /proc/<pid>/stat.
+
+    In those fields, [0] is the state, [1] the parent pid, [11] and [12] the user and system CPU time.
+    """
+    stats = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -156,8 +159,13 @@ def process_tree(root_pid: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) ": state, ppid, ...
-        parents[int(entry.name)] = int(fields[1])
+        stats[int(entry.name)] = (stat[stat.find("(") + 1:stat.rfind(")")], stat[stat.rfind(")") + 2:].split())
+    return stats
+
+
+def process_tree(root_pid: int, stats: dict[int, tuple[str, list[str]]] | None = None) -> list[int]:
+    """root_pid and all its descendants (from `stats`, read now when not given)."""
+    parents = {pid: int(fields[1]) for pid, (_, fields) in (stats if stats is not None else proc_stats()).items()}
     tree, frontier = [root_pid], [root_pid]
     while frontier:
         parent = frontier.pop()
@@ -183,18 +191,10 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100  # /pr
 
 def cpu_seconds_per_process(server_pid: int) -> dict[int, tuple[str, float]]:
     """pid -> (group, CPU seconds used so far) of every live process; group is "server", "chromium" or "other"."""
-    server_tree = set(process_tree(server_pid))
+    stats = proc_stats()  # one pass over /proc serves both the process tree and the CPU times
+    server_tree = set(process_tree(server_pid, stats))
     seconds_by_pid = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        command = stat[stat.find("(") + 1:stat.rfind(")")]
-        fields = stat[stat.rfind(")") + 2:].split()  # state is fields[0]; utime, stime are fields[11], fields[12]
-        pid = int(entry.name)
+    for pid, (command, fields) in stats.items():
         group = "server" if pid in server_tree else "chromium" if "chrom" in command.lower() else "other"
         seconds_by_pid[pid] = (group, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
     return seconds_by_pid
