@@ -183,19 +183,26 @@ def _stop_and_nan_worker(rank: int, port: int, out_dir: str) -> None:
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results))
 
 
-def test_stop_on_one_rank_and_nan_on_another_end_both_ranks(tmp_path):
+def _run_two_ranks(worker, out_dir: Path, hang_message: str) -> list[dict]:
+    """Spawn `worker(rank, port, out_dir)` on 2 processes; each writes rank<r>.json, returned in rank order."""
     import torch.multiprocessing as multiprocessing
 
     processes = multiprocessing.start_processes(
-        _stop_and_nan_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=False, start_method="spawn"
+        worker, args=(_free_port(), str(out_dir)), nprocs=2, join=False, start_method="spawn"
     )
     deadline = time.monotonic() + 120
     while not processes.join(timeout=2):
         if time.monotonic() > deadline:
             for process in processes.processes:
                 process.kill()
-            pytest.fail("the ranks did not finish: a deadlock between stop/NaN handling and the collectives")
-    results = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(2)]
+            pytest.fail(hang_message)
+    return [json.loads((out_dir / f"rank{rank}.json").read_text()) for rank in range(2)]
+
+
+def test_stop_on_one_rank_and_nan_on_another_end_both_ranks(tmp_path):
+    results = _run_two_ranks(
+        _stop_and_nan_worker, tmp_path, "the ranks did not finish: a deadlock between stop/NaN handling and the collectives"
+    )
     for result in results:
         assert result["stopped"][0] == "stopped"
         assert "epoch 1 step 3" in result["stopped"][1]
@@ -231,18 +238,7 @@ def _batch_norm_worker(rank: int, port: int, out_dir: str) -> None:
 
 def test_batch_norm_statistics_are_the_same_on_every_rank(tmp_path):
     """Each rank updates BatchNorm's running statistics from its own half batch; rank 0's are broadcast."""
-    import torch.multiprocessing as multiprocessing
-
-    processes = multiprocessing.start_processes(
-        _batch_norm_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=False, start_method="spawn"
-    )
-    deadline = time.monotonic() + 120
-    while not processes.join(timeout=2):
-        if time.monotonic() > deadline:
-            for process in processes.processes:
-                process.kill()
-            pytest.fail("the ranks did not finish")
-    results = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(2)]
+    results = _run_two_ranks(_batch_norm_worker, tmp_path, "the ranks did not finish")
     assert [result["status"] for result in results] == ["finished", "finished"]
     fingerprints = results[0]["prints"]
     assert len(fingerprints) == 2 and fingerprints[0] == fingerprints[1]  # parameters AND buffers identical
