@@ -34,7 +34,8 @@ SYNTH_PER_CLASS = 40  # training images per synthetic class (val gets a third): 
 TRAIN_OVERRIDES = {
     "epochs": 3,  # three epochs: the per-epoch chart gains points while we watch
     "batch_size": 16,  # small steps: many iteration points
-    "max_train_batches_per_epoch": 10,  # ~10 s of ViT training per run on a loaded 2-core machine
+    "max_train_batches_per_epoch": 10,  # 30 steps per run
+    "min_seconds_per_step": 0.3,  # demo pace: >= 9 s per run on any machine, so the live charts update while we watch
     "eval_batch_size": 64,  # small validation batches
     "num_threads": 1,  # leave the other core to the browser and the server
 }

@@ -1,6 +1,8 @@
 """The training loop: events, learning, determinism, stop/resume, NaN handling, schedules, augmentation."""
 
 import math
+import threading
+import time
 
 import pytest
 import torch
@@ -218,6 +220,24 @@ def test_max_train_batches_caps_steps():
     events = []
     fit(fresh_model(), make_colour_data(), quick_config(epochs=1, max_train_batches_per_epoch=2), on_event=events.append)
     assert [e["step"] for e in events if e["type"] == "iteration"] == [1, 2]
+
+
+def test_demo_pace_spaces_steps_and_a_stop_cuts_the_wait_short():
+    iteration_times = []
+    config = quick_config(epochs=1, max_train_batches_per_epoch=3, min_seconds_per_step=0.2)
+    fit(fresh_model(), make_colour_data(), config,
+        on_event=lambda event: iteration_times.append(time.monotonic()) if event["type"] == "iteration" else None)
+    gaps = [later - earlier for earlier, later in zip(iteration_times, iteration_times[1:])]
+    assert len(gaps) == 2 and min(gaps) >= 0.19, gaps  # each step waited for the demo pace
+
+    stop = threading.Event()
+    slow = quick_config(epochs=1, max_train_batches_per_epoch=3, min_seconds_per_step=10.0)
+    started = time.monotonic()
+    result = fit(fresh_model(), make_colour_data(), slow, should_stop=stop.is_set,
+                 on_event=lambda event: stop.set() if event["type"] == "iteration" else None)
+    assert result.status == "stopped" and time.monotonic() - started < 5.0  # not 3 × 10 s of pacing
+    with pytest.raises(ValueError, match="min_seconds_per_step"):
+        TrainConfig(min_seconds_per_step=-1.0)
 
 
 def test_train_config_round_trip_and_validation():

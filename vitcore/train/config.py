@@ -36,6 +36,7 @@ class TrainConfig:
     amp: str = "auto"  # "auto" (bf16 autocast on CUDA only) | "off" | "bf16"
     eval_batch_size: int = 512  # images per forward pass during validation
     max_train_batches_per_epoch: int | None = None  # cap on steps per epoch (tests, quick demos)
+    min_seconds_per_step: float = 0.0  # demo pace: wait so each step takes at least this long (a fast GPU run stays watchable); 0 = full speed
     data_on_device: bool = True  # copy the uint8 dataset to the device once, before training
     num_threads: int | None = None  # torch.set_num_threads on CPU (process-wide!); None leaves it alone
     cpu_nice: int = 0  # background jobs on CPU: raise the training thread's nice value by this (0-19) so pages run first
@@ -70,6 +71,8 @@ class TrainConfig:
             raise ValueError(f"grad_clip must be positive or None, got {self.grad_clip}")
         if not 0 <= int(self.cpu_nice) <= 19:
             raise ValueError(f"cpu_nice must be between 0 and 19, got {self.cpu_nice}")
+        if not 0.0 <= self.min_seconds_per_step <= 10.0:
+            raise ValueError(f"min_seconds_per_step must be between 0 and 10, got {self.min_seconds_per_step}")
         if self.max_train_batches_per_epoch is not None and self.max_train_batches_per_epoch < 1:
             raise ValueError("max_train_batches_per_epoch must be at least 1 or None")
 

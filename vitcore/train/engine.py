@@ -56,6 +56,7 @@ from vitcore.train.schedule import build_scheduler
 
 CHECKPOINT_FORMAT_VERSION = 1
 HEARTBEAT_INTERVAL_S = 10.0
+DEMO_PACE_POLL_S = 0.05  # how often a demo-paced step checks for a stop request while it waits
 
 
 @dataclass
@@ -201,6 +202,15 @@ def fit(
             return FitResult("failed", len(history), list(history), history[-1]["val_acc"] if history else None, message)
 
 
+def wait_for_demo_pace(step_started: float, min_seconds_per_step: float, stop_requested: Callable[[], bool]) -> None:
+    """Sleep until `min_seconds_per_step` has passed since `step_started` (time.monotonic), waking early on a stop request."""
+    while not stop_requested():
+        remaining = min_seconds_per_step - (time.monotonic() - step_started)
+        if remaining <= 0:
+            return
+        time.sleep(min(remaining, DEMO_PACE_POLL_S))
+
+
 def _validate(model, val_split: ImageSplit, device, config: TrainConfig, autocast_dtype, distributed) -> tuple[float, float]:
     """Mean cross-entropy and accuracy on the val split (each rank does its slice, then the sums are added)."""
     if distributed is None:
@@ -309,6 +319,7 @@ def _train(model, data, config, device, emit, stop_requested, run, resume, histo
         epoch_start = time.perf_counter() - totals.seconds
         training_model.train()
         for step_index in range(start_step, steps_per_epoch):
+            step_started = time.monotonic()
             stop_now = stop_requested()
             if distributed is not None:
                 stop_now = any_rank(stop_now, distributed)  # every rank stops at the same step
@@ -387,6 +398,7 @@ def _train(model, data, config, device, emit, stop_requested, run, resume, histo
             if run is not None and time.monotonic() - last_heartbeat > HEARTBEAT_INTERVAL_S:
                 run.heartbeat()
                 last_heartbeat = time.monotonic()
+            wait_for_demo_pace(step_started, config.min_seconds_per_step, stop_requested)
 
         if iteration_log is not None:
             iteration_log.flush()
