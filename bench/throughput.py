@@ -9,7 +9,10 @@ and a REFERENCE built from torch.nn.TransformerEncoder(nn.TransformerEncoderLaye
 d_model, nhead, dim_feedforward=mlp_ratio*d, activation="gelu", batch_first=True,
 norm_first=True, dropout=0)) with the same normalisation, tokenizer, CLS token,
 position embedding, final LayerNorm and head. All dropout is switched off in every
-model so they all do the same arithmetic.
+model so they all do the same arithmetic. One difference is by design: with CLS
+pooling, vitcore's fused path runs the last block for the CLS token's row only
+(the head reads nothing else), giving the same logits with less work; the
+reference, like every nn.TransformerEncoder, computes every token's row.
 
 Protocol: everything runs in ONE process. After `--warmup` steps per model, the
 models take turns: `--rounds` rounds, each round runs `--steps` steps of every

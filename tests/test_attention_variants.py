@@ -121,6 +121,42 @@ def test_full_vit_gives_the_same_logits_with_every_variant():
             torch.testing.assert_close(layer_weights, ref_layer_weights, atol=ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_fused_query_subset_is_the_first_rows_of_the_full_output(need_weights):
+    module = _same_weight_variants()["fused"]
+    x_data = torch.randn(3, 17, 64, generator=torch.Generator().manual_seed(5))  # (B, N, D)
+    full_x = x_data.clone().requires_grad_(True)
+    full_out, full_weights = module(full_x, need_weights=need_weights)  # (B, N, D)
+    full_out[:, :1].sum().backward()
+    full_grads = {key: p.grad.clone() for key, p in module.named_parameters()}
+    module.zero_grad()
+    subset_x = x_data.clone().requires_grad_(True)
+    subset_out, subset_weights = module(subset_x, need_weights=need_weights, num_queries=1)  # (B, 1, D)
+    subset_out.sum().backward()
+    assert subset_out.shape == (3, 1, 64)
+    torch.testing.assert_close(subset_out, full_out[:, :1], atol=ATOL, rtol=0)
+    torch.testing.assert_close(subset_x.grad, full_x.grad, atol=ATOL, rtol=0)  # keys/values still see every token
+    for key, p in module.named_parameters():
+        torch.testing.assert_close(p.grad, full_grads[key], atol=ATOL, rtol=0, msg=key)
+    if need_weights:
+        torch.testing.assert_close(subset_weights, full_weights[:, :, :1], atol=ATOL, rtol=0)  # (B, H, 1, N)
+
+
+def test_cls_row_only_last_block_trains_exactly_like_the_full_model():
+    torch.manual_seed(0)
+    reference = build_model(_small_vit_config("loop")).train()  # every dropout is 0: train mode is deterministic
+    fused = build_model(_small_vit_config("fused")).train()
+    fused.load_state_dict(reference.state_dict())
+    assert fused.last_block_cls_only and not reference.last_block_cls_only
+    images = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    labels = torch.tensor([0, 1, 2, 3])
+    for model in (reference, fused):
+        torch.nn.functional.cross_entropy(model(images), labels).backward()
+    for (key, ref_param), (_, param) in zip(reference.named_parameters(), fused.named_parameters()):
+        assert param.grad is not None, key
+        torch.testing.assert_close(param.grad, ref_param.grad, atol=ATOL, rtol=0, msg=key)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_return_attention_shapes_at_homework_size(name):
     model = build_model(ViTConfig(attention=name)).eval()

@@ -103,11 +103,20 @@ class EncoderBlock(nn.Module):
         self.mlp = MLP(dim, int(dim * mlp_ratio), dropout=dropout)
         self.drop_path2 = StochasticDepth(drop_path, mode="row")
 
-    def forward(self, x: torch.Tensor, need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """x (B, N, D) -> (x (B, N, D), attention weights (B, H, N, N) or None)."""
-        attended, weights = self.attn(self.norm1(x), need_weights=need_weights)  # (B, N, D)
-        x = x + self.drop_path1(attended)  # (B, N, D)
-        x = x + self.drop_path2(self.mlp(self.norm2(x)))  # (B, N, D)
+    def forward(
+        self, x: torch.Tensor, need_weights: bool = False, num_queries: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x (B, N, D) -> (x (B, Q, D), attention weights (B, H, Q, N) or None).
+
+        Q = N, unless `num_queries` keeps only the first Q tokens' outputs (fused attention only).
+        """
+        if num_queries is None:
+            attended, weights = self.attn(self.norm1(x), need_weights=need_weights)  # (B, N, D)
+        else:
+            attended, weights = self.attn(self.norm1(x), need_weights=need_weights, num_queries=num_queries)  # (B, Q, D)
+            x = x[:, :num_queries]  # (B, Q, D): the residual stream of the tokens that asked
+        x = x + self.drop_path1(attended)  # (B, Q, D)
+        x = x + self.drop_path2(self.mlp(self.norm2(x)))  # (B, Q, D)
         return x, weights
 
 
@@ -181,6 +190,9 @@ class VisionTransformer(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.pool = SequencePooling(dim) if config.pooling == "seq" else None
         self.head = nn.Linear(dim, config.num_classes)
+        # The head reads only the CLS token, so with the fused fast path the last block
+        # computes the CLS token's row alone (same logits, about 1/depth less work).
+        self.last_block_cls_only = config.pooling == "cls" and config.attention == "fused"
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -206,11 +218,14 @@ class VisionTransformer(nn.Module):
         x = self.pos_drop(tokens + self.pos_embed)  # (B, N, D)
 
         attentions: list[torch.Tensor] = []
-        for block in self.blocks:
-            x, weights = block(x, need_weights=return_attention)  # (B, N, D), (B, H, N, N) or None
+        last_index = len(self.blocks) - 1
+        for index, block in enumerate(self.blocks):
+            cls_row_only = self.last_block_cls_only and index == last_index and not return_attention
+            # x: (B, N, D), or (B, 1, D) after a CLS-row-only last block; weights: (B, H, N, N) or None
+            x, weights = block(x, need_weights=return_attention, num_queries=1 if cls_row_only else None)
             if return_attention:
                 attentions.append(weights)
-        x = self.norm(x)  # (B, N, D)
+        x = self.norm(x)  # (B, N, D) or (B, 1, D)
 
         pooled = x[:, 0] if self.pool is None else self.pool(x)  # (B, D)
         logits = self.head(pooled)  # (B, num_classes)
