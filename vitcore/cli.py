@@ -158,6 +158,16 @@ def _unit_interval(value: str) -> float:
     return number
 
 
+def _demo_pace(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not 0.0 <= number <= 10.0:
+        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 10, got {value}")
+    return number
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a preset; under `torchrun --nproc_per_node=N` every process runs this, rank 0 writes the run."""
     from vitcore.train.distributed import init_distributed, launched_by_torchrun, shutdown_distributed
@@ -219,6 +229,7 @@ def _train_command(args: argparse.Namespace, context) -> int:
             "device": args.device,
             "augmentation": args.augmentation,
             "max_train_batches_per_epoch": args.max_batches,
+            "min_seconds_per_step": args.demo_pace,
         }.items()
         if value is not None
     }
@@ -418,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=None)
     train.add_argument("--device", default=None, help="auto (default), cpu, cuda, mps")
     train.add_argument("--max-batches", type=_positive_int, default=None, help="cap batches per epoch (quick demos)")
+    train.add_argument("--demo-pace", type=_demo_pace, default=None, metavar="SECONDS",
+                       help="slow motion for live demos: each step takes at least this long (0-10 s)")
     train.add_argument("--augmentation", choices=["none", "flip_crop", "strong"], default=None,
                        help="override the preset's augmentation")
     train.add_argument("--dropout", type=_unit_interval, default=None, help="override the model's dropout (0 disables it)")
