@@ -240,6 +240,24 @@ def test_demo_pace_spaces_steps_and_a_stop_cuts_the_wait_short():
         TrainConfig(min_seconds_per_step=-1.0)
 
 
+def test_channels_last_trains_the_same_numbers():
+    data = make_colour_data()
+
+    def conv_net():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                             nn.Flatten(), nn.Linear(8, 3))
+
+    default_model, nhwc_model = conv_net(), conv_net()
+    default = fit(default_model, data, quick_config(epochs=2))
+    nhwc = fit(nhwc_model, data, quick_config(epochs=2, channels_last=True))
+    assert nhwc_model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not default_model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    for plain, fast in zip(default.history, nhwc.history):
+        assert math.isclose(plain["train_loss"], fast["train_loss"], abs_tol=1e-4)
+        assert math.isclose(plain["val_acc"], fast["val_acc"], abs_tol=1e-9)
+
+
 def test_train_config_round_trip_and_validation():
     config = TrainConfig(lr=3e-4, betas=(0.8, 0.95), grad_clip=2.0, augmentation="strong")
     restored = TrainConfig.from_dict(config.to_dict() | {"unknown_future_key": 1})

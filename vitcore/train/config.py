@@ -37,6 +37,7 @@ class TrainConfig:
     eval_batch_size: int = 512  # images per forward pass during validation
     max_train_batches_per_epoch: int | None = None  # cap on steps per epoch (tests, quick demos)
     min_seconds_per_step: float = 0.0  # demo pace: wait so each step takes at least this long (a fast GPU run stays watchable); 0 = full speed
+    channels_last: bool = False  # conv models: store images and activations as NHWC (faster oneDNN convolutions on CPU), same maths
     data_on_device: bool = True  # copy the uint8 dataset to the device once, before training
     num_threads: int | None = None  # torch.set_num_threads on CPU (process-wide!); None leaves it alone
     cpu_nice: int = 0  # background jobs on CPU: raise the training thread's nice value by this (0-19) so pages run first

@@ -233,6 +233,8 @@ def _train(model, data, config, device, emit, stop_requested, run, resume, histo
         # gets its own augmentation/dropout randomness.
         torch.manual_seed(config.seed + distributed.rank)
     model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)  # 4-D conv weights become NHWC; others are unchanged
     training_model: nn.Module = model  # what the training forward goes through (DDP wrapper when distributed)
     rank_batch_size = config.batch_size  # images this process handles per step
     if distributed is not None:
@@ -338,6 +340,8 @@ def _train(model, data, config, device, emit, stop_requested, run, resume, histo
             images_uint8 = augment(train_split.images[batch_indices].to(device, non_blocking=True))  # (B, 3, S, S)
             labels = train_split.labels[batch_indices].to(device, non_blocking=True)  # (B,)
             images = to_float(images_uint8)  # (B, 3, S, S) in [0, 1]
+            if config.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)  # (B, 3, S, S), stored as (B, S, S, 3)
 
             with autocast_context(device, autocast_dtype):
                 if mixup is not None:
