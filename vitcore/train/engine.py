@@ -204,9 +204,9 @@ def fit(
 
 def wait_for_demo_pace(step_started: float, min_seconds_per_step: float, stop_requested: Callable[[], bool]) -> None:
     """Sleep until `min_seconds_per_step` has passed since `step_started` (time.monotonic), waking early on a stop request."""
-    while not stop_requested():
+    while True:
         remaining = min_seconds_per_step - (time.monotonic() - step_started)
-        if remaining <= 0:
+        if remaining <= 0 or stop_requested():  # full speed (pace 0) never polls: should_stop is asked once per step
             return
         time.sleep(min(remaining, DEMO_PACE_POLL_S))
 
