@@ -235,11 +235,14 @@ def test_train_page_tiny_run_finishes_with_live_charts(trained):
     at.radio(key="train_kind").set_value("cnn").run()
     at.number_input(key="train_epochs_cnn_hw4").set_value(2).run()
     at.number_input(key="train_maxb_cnn_hw4").set_value(2).run()
+    at.number_input(key="train_pace_cnn_hw4").set_value(0.2).run()  # demo pace: 4 steps take at least 0.8 s
     at.button(key="train_start").click().run()
     run_id = at.session_state["train_watch"]
     wait_until(lambda: store.get(run_id).status()["status"] == "finished", at)
     at.run()
     assert_clean(at)
+    assert store.get(run_id).config()["train_config"]["min_seconds_per_step"] == pytest.approx(0.2)
+    assert sum(record["seconds"] for record in store.get(run_id).read_metrics()) >= 0.8
     assert len(store.get(run_id).read_metrics()) == 2
     progress_texts = [item.proto.text for item in at.get("progress")]
     assert any(run_id in text and "finished" in text for text in progress_texts)

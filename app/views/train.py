@@ -97,6 +97,11 @@ with recipe_column:
         second, "max batches per epoch (0 = all)", 0, 100_000, int(base.max_train_batches_per_epoch or 0), key=f"train_maxb_{suffix}",
         help="A quick demo: stop each epoch after this many batches.",
     )
+    demo_pace = bounded_number(
+        third, "demo pace (s per step, 0 = full speed)", 0.0, 10.0, float(base.min_seconds_per_step), step=0.1,
+        key=f"train_pace_{suffix}",
+        help="Slow motion for a lecture: on a fast GPU a run can end before anyone sees the curves move.",
+    )
     if clamped:
         st.caption("Defaults moved into the allowed range: " + "; ".join(clamped) + ".")
     try:
@@ -110,6 +115,7 @@ with recipe_column:
             label_smoothing=float(label_smoothing),
             augmentation=augmentation,
             max_train_batches_per_epoch=int(max_batches) or None,
+            min_seconds_per_step=float(demo_pace),
         )
     except ValueError as error:
         st.error(str(error))
