@@ -34,6 +34,20 @@ def test_residual_cnn_shape_and_size():
     assert count_parameters(narrow) < count / 3  # parameters grow ~quadratically with width
 
 
+def test_stride_two_stem_halves_every_feature_map_and_keeps_the_parameters():
+    images = torch.rand(2, 3, 64, 64)
+    shapes = {}
+    for stride in (1, 2):
+        model = build_model(CNNConfig(arch="resnet", width=8, stem_stride=stride))
+        shapes[stride] = (model.stem(images).shape, model.stages(model.stem(images)).shape, count_parameters(model))
+        assert model(images).shape == (2, 5)
+    assert shapes[1][0] == (2, 8, 64, 64) and shapes[2][0] == (2, 8, 32, 32)  # (B, w, S/s, S/s)
+    assert shapes[1][1] == (2, 64, 8, 8) and shapes[2][1] == (2, 64, 4, 4)  # (B, 8w, S/(8s), S/(8s))
+    assert shapes[1][2] == shapes[2][2]  # a stride changes no weight shape
+    with pytest.raises(VitcoreError, match="stem_stride"):
+        build_model(CNNConfig(arch="resnet", stem_stride=3))
+
+
 @pytest.mark.parametrize("arch", ["hw4", "resnet"])
 def test_cnns_refuse_return_attention(arch):
     model = build_model(CNNConfig(arch=arch, width=8))

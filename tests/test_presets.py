@@ -47,7 +47,8 @@ def test_preset_contents_follow_the_recipes():
 
     assert get_preset("cnn", "hw4").model_config.arch == "hw4"
     cnn_best = get_preset("cnn", "best")
-    assert cnn_best.model_config.arch == "resnet" and cnn_best.model_config.width == 32
+    assert cnn_best.model_config.arch == "resnet" and cnn_best.model_config.width == 48
+    assert cnn_best.model_config.stem_stride == 2  # a quarter of the compute after the stem: fits the CPU budget
     assert cnn_best.train_config.schedule in ("onecycle", "cosine") and cnn_best.train_config.label_smoothing > 0
 
 

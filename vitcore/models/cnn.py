@@ -79,8 +79,10 @@ class ResidualCNN(nn.Module):
         self.config = config  # the CNNConfig this model was built from
         width = config.width
         self.normalize = Normalize(config.in_channels)
+        if config.stem_stride not in (1, 2):
+            raise VitcoreError(f"stem_stride must be 1 or 2, got {config.stem_stride}")
         self.stem = nn.Sequential(
-            nn.Conv2d(config.in_channels, width, 3, padding=1, bias=False),  # (B, w, S, S)
+            nn.Conv2d(config.in_channels, width, 3, stride=config.stem_stride, padding=1, bias=False),  # (B, w, S/s, S/s)
             nn.BatchNorm2d(width),
             nn.ReLU(inplace=True),
         )
@@ -102,7 +104,7 @@ class ResidualCNN(nn.Module):
 
     def forward(self, images: torch.Tensor, return_attention: bool = False) -> torch.Tensor:
         _refuse_attention(return_attention)
-        features = self.stages(self.stem(self.normalize(images)))  # (B, 8w, S/8, S/8)
+        features = self.stages(self.stem(self.normalize(images)))  # (B, 8w, S/(8s), S/(8s)), s = stem_stride
         pooled = self.pool(features).flatten(1)  # (B, 8w)
         return self.fc(self.dropout(pooled))  # (B, num_classes)
 

@@ -69,6 +69,7 @@ class CNNConfig:
     in_channels: int = 3  # colour channels of the input images
     width: int = 32  # base channel count of the residual network (doubles at every stage)
     dropout: float = 0.0  # dropout before the final classifier
+    stem_stride: int = 1  # residual net: 2 halves the resolution in the first conv (about 4x less compute after it)
 
 
 ModelConfig = ViTConfig | CNNConfig
