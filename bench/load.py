@@ -28,6 +28,8 @@ Run from the repository root:
     .venv/bin/python bench/load.py                      # N = 5, 10, 20
     .venv/bin/python bench/load.py --sessions 10
     .venv/bin/python bench/load.py --quick              # N = 1, tiny data (smoke test)
+    .venv/bin/python bench/load.py --sessions 10 --browser-nice 10
+                        # the browsers yield the CPU to the server, as if each student had their own machine
 
 Prints a table, then one JSON line (bench/common.py). Everything is bounded: reaching the uploader
 has --setup-timeout seconds, the measured upload --session-timeout seconds, the whole run
@@ -80,6 +82,7 @@ class LoadConfig:
     prepare_batches: int  # --max-batches of the prepared ViT run
     photo_size: tuple[int, int]  # (width, height) of each uploaded JPEG
     train_in_server: bool  # start the long training run through the Train page first
+    browser_nice: int  # nice value every Chromium process runs at (0 = same priority as the server)
     quick: bool  # smoke-test mode (tiny everything)
 
 
@@ -553,6 +556,8 @@ def parse_args(argv: list[str] | None) -> LoadConfig:
     parser.add_argument("--max-seconds", type=float, default=1200.0, help="the whole benchmark stops after this")
     parser.add_argument("--synth-per-class", type=int, default=40, help="server's embedded set: train images per class")
     parser.add_argument("--no-training", action="store_true", help="do not start the training run in the server")
+    parser.add_argument("--browser-nice", type=int, default=0, choices=range(20), metavar="0-19",
+                        help="run Chromium at this nice value: stands in for students' own machines (default 0)")
     parser.add_argument("--quick", action="store_true", help="smoke test: N=1, tiny data, small photo")
     args = parser.parse_args(argv)
     if any(count < 1 for count in args.sessions):
@@ -568,8 +573,17 @@ def parse_args(argv: list[str] | None) -> LoadConfig:
         prepare_batches=1 if quick else 5,
         photo_size=(320, 240) if quick else PHOTO_SIZE,
         train_in_server=not args.no_training,
+        browser_nice=int(args.browser_nice),
         quick=quick,
     )
+
+
+def niced_executable(chromium: str, nice: int, folder: Path) -> str:
+    """A wrapper script that starts `chromium` at the given nice value; every process it spawns inherits it."""
+    wrapper = folder / "chromium-niced"
+    wrapper.write_text(f'#!/bin/sh\nexec nice -n {int(nice)} "{chromium}" "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -594,6 +608,8 @@ def main(argv: list[str] | None = None) -> int:
         run_id = prepare_finished_vit_run(work, env, config)
         photos_dir = work / "photos"
         photos_dir.mkdir()
+        if config.browser_nice:
+            chromium = niced_executable(chromium, config.browser_nice, work)
         log(f"[load] prepared run {run_id}; starting streamlit")
         server = start_streamlit(REPO_ROOT / "app" / "Home.py", work, env)
         sampler = RssSampler(server.process.pid)
@@ -632,6 +648,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": config.quick,
         "photo_size": list(config.photo_size),
         "training_in_server": config.train_in_server,
+        "browser_nice": config.browser_nice,
         "training_run": record.get("training_run"),
         "prepared_run": run_id,
         "warmup": record.get("warmup"),

@@ -61,6 +61,16 @@ def test_percentile_is_nearest_rank():
     assert load.percentile([], 0.5) is None
 
 
+def test_niced_browser_wrapper_runs_the_browser_at_that_nice_value_with_its_arguments(tmp_path):
+    fake_browser = tmp_path / "fake-chromium"  # prints its own nice value, then its arguments
+    fake_browser.write_text('#!/bin/sh\nnice\necho "$@"\n')
+    fake_browser.chmod(0o755)
+    wrapper = load.niced_executable(str(fake_browser), 7, tmp_path)
+    own_nice = os.nice(0)
+    output = subprocess.run([wrapper, "--headless", "a b"], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert output == [str(min(own_nice + 7, 19)), "--headless a b"]
+
+
 def test_load_quick_prints_table_and_json_line():
     if find_chromium() is None:
         if browser_required():
@@ -68,14 +78,14 @@ def test_load_quick_prints_table_and_json_line():
         pytest.skip("Chromium is not installed; the load benchmark needs it")
     pytest.importorskip("playwright.async_api")
     completed = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "bench" / "load.py"), "--quick"],
+        [sys.executable, str(REPO_ROOT / "bench" / "load.py"), "--quick", "--browser-nice", "5"],
         capture_output=True, text=True, timeout=300, cwd=str(REPO_ROOT.parent), check=False,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
     record = parse_last_json_line(completed.stdout)
     assert record["bench"] == "load"
     assert record["quick"] is True and record["sessions"] == [1]
-    assert record["training_in_server"] is True
+    assert record["training_in_server"] is True and record["browser_nice"] == 5
     assert record["training_run"] and record["training_run"] != record["prepared_run"]
     assert record["warmup"]["errors"] == []
     (round_,) = record["rounds"]
