@@ -5,7 +5,7 @@
     .venv/bin/python bench/accuracy.py --max-train-images 2000 --device cuda
     .venv/bin/python bench/accuracy.py --quick                          # tiny synthetic folder, 1 epoch (smoke run)
 
-For each preset (`vitcore.presets.get_preset`) and each seed 0..--seeds-1:
+For each preset (`vitcore.presets.get_preset`) and each seed --first-seed .. --first-seed + --seeds - 1 (default 0..2):
 1. build the preset's model (weights seeded by the seed) and train it with the preset's
    own recipe (`vitcore.train.engine.fit`; --epochs overrides the epoch count) on the
    train split (--max-train-images: a seeded random subset of it);
@@ -111,7 +111,7 @@ def run_one_seed(kind: str, name: str, seed: int, data, val_dedup, args) -> dict
     log(f"  {kind}/{name} seed {seed}: val {val_acc:.4f}  dedup val {dedup_acc:.4f}  train {train_acc:.4f}  "
         f"({train_seconds:.1f} s, {train_config.epochs} epochs)")
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports kB
-    return {"val_acc": val_acc, "dedup_val_acc": dedup_acc, "train_acc": train_acc, "seconds": train_seconds,
+    return {"seed": seed, "val_acc": val_acc, "dedup_val_acc": dedup_acc, "train_acc": train_acc, "seconds": train_seconds,
             "epochs": train_config.epochs, "device": device.type, "peak_rss_mb": round(peak_rss_mb, 1)}
 
 
@@ -160,6 +160,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data", default=None, help="dataset folder, or 'synthetic' (default: $VIT_CLASSROOM_DATA/coco5-64)")
     parser.add_argument("--presets", nargs="+", default=None, choices=ALL_PRESETS, help="kind/name, e.g. vit/best")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per preset (default 3; 1 with --quick)")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from this one upward (to add seeds to an earlier run)")
     parser.add_argument("--epochs", type=int, default=None, help="override every preset's epoch count")
     parser.add_argument("--max-train-images", type=int, default=None, help="train on a seeded random subset this big")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
@@ -210,7 +211,7 @@ def main(argv=None) -> int:
         records = []
         for preset_name in presets:
             kind, name = preset_name.split("/")
-            runs = [run_one_seed(kind, name, seed, data, val_dedup, args) for seed in range(args.seeds)]
+            runs = [run_one_seed(kind, name, seed, data, val_dedup, args) for seed in range(args.first_seed, args.first_seed + args.seeds)]
             records.append(summarise(preset_name, runs))
 
     headers = ["preset", "seeds", "epochs", "val acc", "dedup val acc", "train acc", "train-val gap", "s/seed", "device"]

@@ -125,12 +125,13 @@ def test_time_to_accuracy_quick_reports_each_model_and_a_median():
 
 
 def test_accuracy_quick_reports_mean_std_dedup_and_gap():
-    record, _ = run_bench("accuracy.py", "--quick")
+    record, _ = run_bench("accuracy.py", "--quick", "--first-seed", "4")
     assert record["bench"] == "accuracy"
     assert [preset["preset"] for preset in record["results"]] == ["vit/classroom", "cnn/hw4"]
     for preset in record["results"]:
         assert preset["seeds"] == 1 and len(preset["per_seed"]) == 1
         run = preset["per_seed"][0]
+        assert run["seed"] == 4  # --first-seed: seeds 4 .. 4 + seeds - 1
         assert preset["val_acc_mean"] == run["val_acc"] and preset["val_acc_std"] == 0.0
         assert preset["gap_mean"] == pytest.approx(run["train_acc"] - run["val_acc"], abs=1e-3)
         assert 0.0 <= preset["dedup_val_acc_mean"] <= 1.0
