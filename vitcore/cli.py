@@ -159,12 +159,14 @@ def _unit_interval(value: str) -> float:
 
 
 def _demo_pace(value: str) -> float:
+    from vitcore.train.config import MAX_DEMO_PACE_S
+
     try:
         number = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
-    if not 0.0 <= number <= 10.0:
-        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 10, got {value}")
+    if not 0.0 <= number <= MAX_DEMO_PACE_S:
+        raise argparse.ArgumentTypeError(f"expected seconds between 0 and {MAX_DEMO_PACE_S:g}, got {value}")
     return number
 
 
@@ -430,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default=None, help="auto (default), cpu, cuda, mps")
     train.add_argument("--max-batches", type=_positive_int, default=None, help="cap batches per epoch (quick demos)")
     train.add_argument("--demo-pace", type=_demo_pace, default=None, metavar="SECONDS",
-                       help="slow motion for live demos: each step takes at least this long (0-10 s)")
+                       help="slow motion for live demos: each step takes at least this long")
     train.add_argument("--augmentation", choices=["none", "flip_crop", "strong"], default=None,
                        help="override the preset's augmentation")
     train.add_argument("--dropout", type=_unit_interval, default=None, help="override the model's dropout (0 disables it)")

@@ -12,7 +12,7 @@ from app.components.run_picker import deleted_warning, forget_deleted_runs
 from app.estimates import estimate_training_seconds, format_count, format_seconds, measure_matmul_flops, model_cost
 from vitcore.errors import RunError, VitcoreError
 from vitcore.presets import list_presets
-from vitcore.train.config import AUGMENTATIONS
+from vitcore.train.config import AUGMENTATIONS, MAX_DEMO_PACE_S
 
 HOMEWORK_CPU_WARNING_PARAMS = 100_000_000  # warn above this many parameters when training on a CPU
 
@@ -98,7 +98,7 @@ with recipe_column:
         help="A quick demo: stop each epoch after this many batches.",
     )
     demo_pace = bounded_number(
-        third, "demo pace (s per step, 0 = full speed)", 0.0, 10.0, float(base.min_seconds_per_step), step=0.1,
+        third, "demo pace (s per step, 0 = full speed)", 0.0, MAX_DEMO_PACE_S, float(base.min_seconds_per_step), step=0.1,
         key=f"train_pace_{suffix}",
         help="Slow motion for a lecture: on a fast GPU a run can end before anyone sees the curves move.",
     )

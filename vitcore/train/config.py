@@ -12,6 +12,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle")
 AUGMENTATIONS = ("none", "flip_crop", "strong")
 AMP_MODES = ("auto", "off", "bf16")
+MAX_DEMO_PACE_S = 10.0  # the slowest demo pace (seconds per step) that TrainConfig, the CLI and the Train page accept
 
 
 @dataclass
@@ -72,8 +73,8 @@ class TrainConfig:
             raise ValueError(f"grad_clip must be positive or None, got {self.grad_clip}")
         if not 0 <= int(self.cpu_nice) <= 19:
             raise ValueError(f"cpu_nice must be between 0 and 19, got {self.cpu_nice}")
-        if not 0.0 <= self.min_seconds_per_step <= 10.0:
-            raise ValueError(f"min_seconds_per_step must be between 0 and 10, got {self.min_seconds_per_step}")
+        if not 0.0 <= self.min_seconds_per_step <= MAX_DEMO_PACE_S:
+            raise ValueError(f"min_seconds_per_step must be between 0 and {MAX_DEMO_PACE_S:g}, got {self.min_seconds_per_step}")
         if self.max_train_batches_per_epoch is not None and self.max_train_batches_per_epoch < 1:
             raise ValueError("max_train_batches_per_epoch must be at least 1 or None")
 
