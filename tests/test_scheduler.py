@@ -309,3 +309,52 @@ def test_one_session_cannot_fill_the_queue(setup):
     gate.set()
     assert scheduler.wait_until_idle(timeout=60)
     assert store.get(other).status()["status"] == "finished"
+
+
+def test_simultaneous_submits_from_one_session_cannot_pass_the_limit_together(setup, monkeypatch):
+    """Two quick clicks: creating a run folder takes a moment, and the per-session check must not be passed twice."""
+    import vitcore.train.scheduler as scheduler_module
+
+    store, gate, builder, scheduler = setup
+    builder.wait_s = 60.0  # every job blocks until the gate opens
+
+    class SlowToCreateJob(scheduler_module.TrainingJob):
+        def __init__(self, *args, **kwargs):
+            time.sleep(0.3)  # a slow disk: every submitter is inside `submit` before the first is queued
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(scheduler_module, "TrainingJob", SlowToCreateJob)
+    data = make_colour_data()
+    limit = scheduler.config.max_active_per_owner
+    clicks = limit + 3
+    start_together = threading.Barrier(clicks)
+    accepted, refused = [], []
+
+    def click():
+        start_together.wait(timeout=10)
+        try:
+            accepted.append(scheduler.submit(MODEL_CONFIG, quick_config(epochs=1), data, owner="alice"))
+        except VitcoreError as error:
+            refused.append(str(error))
+
+    threads = [threading.Thread(target=click) for _ in range(clicks)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(accepted) == limit and len(refused) == clicks - limit
+    assert all(f"already have {limit} runs" in message for message in refused)
+    assert {summary.id for summary in store.list_runs()} == set(accepted)  # no folder for a refused click
+    assert scheduler.active_count_of("alice") == limit
+
+    class DiskFullJob(SlowToCreateJob):
+        def __init__(self, *args, **kwargs):
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(scheduler_module, "TrainingJob", DiskFullJob)
+    for _ in range(limit + 1):  # a submit that fails while creating its run gives its place back
+        with pytest.raises(OSError):
+            scheduler.submit(MODEL_CONFIG, quick_config(epochs=1), data, owner="bob")
+    assert scheduler.active_count_of("bob") == 0
+    gate.set()
+    assert scheduler.wait_until_idle(timeout=60)

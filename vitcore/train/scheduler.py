@@ -144,6 +144,7 @@ class JobScheduler:
         self._gpu_of: dict[str, int] = {}  # run id -> CUDA index it was placed on (multi-GPU only)
         self._ended: OrderedDict[str, JobSnapshot] = OrderedDict()  # run id -> final snapshot
         self._closed = False  # set by shutdown(): no new submissions, no promotions
+        self._reserved: dict[str, int] = {}  # owner -> places held by submits still creating their run folder
 
     # ---- submitting -------------------------------------------------------------------------
     def submit(self, model_config, train_config: TrainConfig, data_or_loader_fn, owner: str | None,
@@ -153,19 +154,22 @@ class JobScheduler:
         A session with `max_active_per_owner` runs already queued or training is refused (a clear
         VitcoreError, and no run folder is created): one student cannot fill the whole queue.
         """
-        self._refuse_if_closed()
-        self._refuse_if_owner_is_full(owner)
-        job = TrainingJob(
-            self.store,
-            model_config,
-            self._prepare_train_config(train_config),
-            data_or_loader_fn,
-            owner=owner,
-            name=name,
-            model_builder=self._model_builder,
-            on_finished=self._on_job_finished,
-        )
-        self._enqueue(job)
+        self._reserve_place_for(owner)  # check + count in one locked step: two quick clicks cannot both pass
+        try:
+            job = TrainingJob(
+                self.store,
+                model_config,
+                self._prepare_train_config(train_config),
+                data_or_loader_fn,
+                owner=owner,
+                name=name,
+                model_builder=self._model_builder,
+                on_finished=self._on_job_finished,
+            )
+        except BaseException:
+            self._release_place_of(owner)
+            raise
+        self._enqueue(job, reserved_for=owner)
         return job.run_id
 
     def resume(self, run_id: str, data_or_loader_fn, requester: str | None, admin_token: str | None = None) -> str:
@@ -193,9 +197,15 @@ class JobScheduler:
             changes["cpu_nice"] = int(self.config.training_nice)
         return dataclasses.replace(train_config, **changes) if changes else train_config
 
-    def _enqueue(self, job: TrainingJob) -> None:
-        """Append to the FIFO queue and dispatch (one small status write happens under the lock)."""
+    def _enqueue(self, job: TrainingJob, reserved_for: str | None = None) -> None:
+        """Append to the FIFO queue and dispatch (one small status write happens under the lock).
+
+        `reserved_for`: the owner whose place `submit` reserved; the reservation ends here, in the same locked
+        step that queues the job (or refuses it), so the owner's count never drops in between.
+        """
         with self._condition:
+            if reserved_for is not None:
+                self._release_place_locked(reserved_for)
             if self._closed:
                 job.run.set_status("stopped", "the server is shutting down; start the run again later")
                 raise VitcoreError("the training queue is shutting down; try again in a moment")
@@ -207,18 +217,43 @@ class JobScheduler:
             self._promote_locked()
 
     def active_count_of(self, owner: str | None) -> int:
-        """Runs of `owner` that are queued or training right now."""
+        """Runs of `owner` that are queued or training right now (or being created by `submit`)."""
         with self._condition:
-            jobs = list(self._pending) + list(self._running.values())
-        return sum(1 for job in jobs if job.owner == owner)
+            return self._active_count_locked(owner)
 
-    def _refuse_if_owner_is_full(self, owner: str | None) -> None:
+    def _active_count_locked(self, owner: str | None) -> int:
+        jobs = list(self._pending) + list(self._running.values())
+        return sum(1 for job in jobs if job.owner == owner) + self._reserved.get(owner, 0)
+
+    def _reserve_place_for(self, owner: str | None) -> None:
+        """Refuse when closed or when `owner` is at the limit; otherwise hold one place while the run is created.
+
+        The check and the count happen under one lock: creating the run folder takes a moment, and without
+        the reservation two submits from the same session could both pass the check before either is queued.
+        """
         limit = int(self.config.max_active_per_owner)
-        if owner is not None and self.active_count_of(owner) >= limit:
-            raise VitcoreError(
-                f"you already have {limit} runs queued or training; wait for one to finish, or stop or cancel one, "
-                "so that everybody's runs get a turn"
-            )
+        with self._condition:
+            if self._closed:
+                raise VitcoreError("the training queue is shutting down; try again in a moment")
+            if owner is None:
+                return  # the CLI and tests: no per-session limit, nothing to reserve
+            if self._active_count_locked(owner) >= limit:
+                raise VitcoreError(
+                    f"you already have {limit} runs queued or training; wait for one to finish, or stop or cancel "
+                    "one, so that everybody's runs get a turn"
+                )
+            self._reserved[owner] = self._reserved.get(owner, 0) + 1
+
+    def _release_place_of(self, owner: str | None) -> None:
+        with self._condition:
+            self._release_place_locked(owner)
+
+    def _release_place_locked(self, owner: str | None) -> None:
+        if owner is None or owner not in self._reserved:
+            return
+        self._reserved[owner] -= 1
+        if self._reserved[owner] <= 0:
+            del self._reserved[owner]
 
     def _refuse_if_closed(self) -> None:
         with self._condition:
