@@ -31,6 +31,9 @@ pages = [
 navigation = st.navigation(pages)
 
 from app import state  # noqa: E402  (after the sys.path fix above)
+from app.components.reduced_motion import apply_motion_setting  # noqa: E402
+
+apply_motion_setting(state.animations_enabled())  # off by default: a class of animating tabs costs CPU
 
 with st.sidebar:
     # Drawn by the entry point on every page, so the typed token stays in this session while it browses.

@@ -17,7 +17,8 @@ import streamlit as st
 import torch
 
 from app.paths import data_roots, runs_root
-from app.server_config import scheduler_config
+from app.server_config import ANIMATIONS_DEFAULT, scheduler_config
+from app.server_config import animations_enabled as animations_setting
 from vitcore.data.roots import resolve_within_roots
 from vitcore.errors import VitcoreError
 
@@ -130,6 +131,15 @@ def owner_id() -> str:
 def admin_token() -> str | None:
     """What this session typed into the sidebar's "Instructor token" box (None when empty)."""
     return st.session_state.get(ADMIN_TOKEN_KEY) or None
+
+
+def animations_enabled() -> bool:
+    """The server's page-animation setting; a misspelt value is shown as a warning and the default is kept."""
+    try:
+        return animations_setting(os.environ)
+    except VitcoreError as error:
+        st.warning(f"{error}. Page animations stay {'on' if ANIMATIONS_DEFAULT else 'off'}.")
+        return ANIMATIONS_DEFAULT
 
 
 def is_instructor() -> bool:

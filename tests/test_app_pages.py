@@ -135,3 +135,26 @@ def test_data_page_refuses_bad_folders_and_switches_to_a_good_one(app_env):
     assert_clean(at)
     counts = at.dataframe[0].value
     assert int(counts.loc["cat", "train"]) == 3 and int(counts.loc["cat", "val"]) == 3
+
+
+def test_pages_are_still_unless_the_server_turns_animations_on(app_env, monkeypatch):
+    """The entry point adds one style-only block that stops animations; VIT_CLASSROOM_ANIMATIONS=on leaves them."""
+    from app.components.reduced_motion import STILL_PAGE_CSS
+
+    def still_blocks(at):
+        return [item for item in at.get("html") if "animation: none" in item.proto.body]
+
+    at = new_app().run()
+    assert_clean(at)
+    assert len(still_blocks(at)) == 1 and still_blocks(at)[0].proto.body == STILL_PAGE_CSS
+    at.switch_page("views/train.py").run()
+    assert len(still_blocks(at)) == 1  # every page, drawn once
+    monkeypatch.setenv("VIT_CLASSROOM_ANIMATIONS", "on")
+    at.run()
+    assert_clean(at)
+    assert still_blocks(at) == [] and not at.warning
+    monkeypatch.setenv("VIT_CLASSROOM_ANIMATIONS", "sometimes")
+    at.run()
+    assert_clean(at)
+    assert len(still_blocks(at)) == 1
+    assert any("VIT_CLASSROOM_ANIMATIONS must be on or off" in item.value for item in at.warning)

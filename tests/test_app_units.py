@@ -268,3 +268,20 @@ def test_formatting_helpers():
     assert format_seconds(5) == "5 s"
     assert format_seconds(185) == "3 min 5 s"
     assert format_seconds(7440) == "2 h 4 min"
+
+
+def test_page_animations_are_off_unless_the_server_turns_them_on(tmp_path):
+    from app.server_config import animations_enabled
+
+    settings = tmp_path / "vit_classroom.toml"
+    environ = {"VIT_CLASSROOM_SETTINGS": str(settings)}
+    assert animations_enabled(environ) is False  # no file: still pages (measured with bench/load.py)
+    settings.write_text("[display]\nanimations = true\n")
+    assert animations_enabled(environ) is True
+    assert animations_enabled({**environ, "VIT_CLASSROOM_ANIMATIONS": "off"}) is False  # env wins
+    assert animations_enabled({"VIT_CLASSROOM_SETTINGS": str(tmp_path / "none.toml"), "VIT_CLASSROOM_ANIMATIONS": "ON"}) is True
+    with pytest.raises(VitcoreError, match="on or off"):
+        animations_enabled({**environ, "VIT_CLASSROOM_ANIMATIONS": "sometimes"})
+    settings.write_text("[display]\nanimations = 'yes please'\n")
+    with pytest.raises(VitcoreError, match="true or false"):
+        animations_enabled(environ)
