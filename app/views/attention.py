@@ -2,10 +2,13 @@
 
 Built to stay cheap with a whole class on one server (measured with bench/load.py): the prediction is
 cached per (run, picture) and runs on one thread, uploads are shown and overlaid at most 480 px wide,
-the probabilities are plain progress bars, the overlay and its opacity slider form one fragment (moving
-the slider only re-blends the picture), and the layers x heads section is a second fragment behind a
-toggle that starts off (its pickers rerun only it). The picture, overlay and probabilities come first
-in the script, so they reach the browser first.
+the probabilities are plain progress bars, and the page is three nested fragments:
+- everything below the run picker (picture choice, upload, prediction) is one fragment, so an upload
+  reruns only that part: the server skips the run list and model lookup, and the browser redraws
+  only those elements;
+- inside it, the overlay and its opacity slider (moving the slider only re-blends the picture);
+- and the layers x heads section behind a toggle that starts off (its pickers rerun only it).
+The picture, overlay and probabilities come first in the script, so they reach the browser first.
 """
 
 import hashlib
@@ -110,6 +113,98 @@ def every_layer_and_head(maps) -> None:
         )
 
 
+@st.fragment
+def picture_and_prediction(run_id, info, model, class_names, image_size, device) -> None:
+    """Picture choice, upload, prediction, overlay and probabilities: a fragment, so an upload reruns only this.
+
+    A whole class uploads at the same moment; rerunning only this part (not the title, the run list and the
+    model lookup above) saves the server a script run's worth of work per student, and each browser redraws
+    only these elements instead of the whole page.
+    """
+    choice = st.radio("Picture", ["validation image", "upload your own"], horizontal=True, key="attention_source")
+    picture: Image.Image | None = None
+    display_picture: Image.Image | None = None  # what the page shows: the picture itself, or a smaller copy of an upload
+    mask = None
+    true_label = None
+    if choice == "validation image":
+        data = state.active_dataset()
+        if list(data.class_names) != list(class_names):
+            st.warning(
+                "The active dataset's classes differ from this run's classes; predictions are still shown with the run's class names. "
+                "Switch the dataset on the Data page to the one this run was trained on."
+            )
+        count = len(data.val)
+        if count == 0:
+            st.info("The active dataset has no validation images.")
+            return
+        index = st.slider("validation image #", 0, count - 1, 0, key="attention_val_index") if count > 1 else 0
+        pixels = data.val.images[index].permute(1, 2, 0).cpu().numpy()  # (S, S, 3) uint8
+        picture = Image.fromarray(np.ascontiguousarray(pixels))
+        display_picture = picture
+        digest = picture_digest(pixels.tobytes())
+        true_label = data.class_names[int(data.val.labels[index])]
+        if data.val.masks is not None:
+            mask = data.val.masks[index].cpu().numpy()  # (S, S) bool
+    else:
+        upload = st.file_uploader(
+            "JPEG, PNG, WebP or a still GIF (up to 20 MB)", type=UPLOAD_TYPES, key="attention_upload"
+        )
+        if upload is None:
+            st.info("Choose a picture to classify; any size and colour mode works (it is resized to 64×64 like the training data).")
+            return
+        payload = upload.getvalue()
+        digest = picture_digest(payload)
+        try:
+            picture, display_picture = decoded_upload(payload, upload.name, digest)
+        except VitcoreError as error:
+            st.error(str(error))
+            return
+
+    try:
+        prediction = cached_prediction(
+            run_id, info.checkpoint_mtime, digest, tuple(class_names), image_size, str(device), model, picture, device
+        )
+    except VitcoreError as error:
+        st.error(str(error))
+        return
+    maps = prediction.attention
+
+    # ------------------------------------------------------------------ prediction + overlay
+    left, middle, right = st.columns([1, 1, 1.3])
+    with left:
+        st.subheader("The picture")
+        st.image(display_picture, width="stretch", output_format="JPEG", caption=f"true class: {true_label}" if true_label else "your upload")
+        st.caption(f"The model sees it resized to {image_size}×{image_size} pixels, as during training.")
+    with middle:
+        st.subheader("Attention on the picture")
+        overlay_panel(display_picture, maps)
+        st.caption(
+            "Bright = the patches the classifier token draws most from. Rollout multiplies the attention of all layers "
+            "(plus the residual path), so it shows which *input* patches finally reach the CLS token."
+        )
+    with right:
+        st.subheader(f"Prediction: {prediction.predicted}")
+        for class_index in np.argsort(prediction.probabilities)[::-1]:  # most likely first
+            probability = float(prediction.probabilities[class_index])
+            st.progress(probability, text=f"{class_names[class_index]} · {probability:.1%}")
+        st.caption(
+            "Softmax probabilities of the final layer, most likely first. A confident wrong answer is as informative "
+            "as a right one."
+        )
+        if mask is not None:
+            score = run_tools.localization(maps.rollout, mask)
+            metric_left, metric_right = st.columns(2)
+            metric_left.metric("attention on the object", f"{score.mass_on_mask:.0%}", f"{score.mass_on_mask - score.chance_level:+.0%} vs chance")
+            metric_right.metric("chance (object's area)", f"{score.chance_level:.0%}")
+            st.caption(
+                "Localization score: the share of rollout attention that falls on the object's pixels. "
+                "A model that looked everywhere equally would score the object's area fraction (chance)."
+            )
+
+    # ------------------------------------------------------------------ layers x heads (a fragment behind a toggle)
+    every_layer_and_head(maps)
+
+
 st.title(":material/visibility: Attention")
 st.markdown(
     "A Vision Transformer cuts the image into a 4×4 grid of 16-pixel patches and lets every token *attend* to every other "
@@ -152,85 +247,5 @@ except VitcoreError as error:
 image_size = int(getattr(model_config, "image_size", 64))
 st.caption(f"Run `{run_id}` · {info.description} · status **{info.status}** · classes: {', '.join(class_names)}")
 
-choice = st.radio("Picture", ["validation image", "upload your own"], horizontal=True, key="attention_source")
-picture: Image.Image | None = None
-display_picture: Image.Image | None = None  # what the page shows: the picture itself, or a smaller copy of an upload
-mask = None
-true_label = None
-if choice == "validation image":
-    data = state.active_dataset()
-    if list(data.class_names) != list(class_names):
-        st.warning(
-            "The active dataset's classes differ from this run's classes; predictions are still shown with the run's class names. "
-            "Switch the dataset on the Data page to the one this run was trained on."
-        )
-    count = len(data.val)
-    if count == 0:
-        st.info("The active dataset has no validation images.")
-        st.stop()
-    index = st.slider("validation image #", 0, count - 1, 0, key="attention_val_index") if count > 1 else 0
-    pixels = data.val.images[index].permute(1, 2, 0).cpu().numpy()  # (S, S, 3) uint8
-    picture = Image.fromarray(np.ascontiguousarray(pixels))
-    display_picture = picture
-    digest = picture_digest(pixels.tobytes())
-    true_label = data.class_names[int(data.val.labels[index])]
-    if data.val.masks is not None:
-        mask = data.val.masks[index].cpu().numpy()  # (S, S) bool
-else:
-    upload = st.file_uploader(
-        "JPEG, PNG, WebP or a still GIF (up to 20 MB)", type=UPLOAD_TYPES, key="attention_upload"
-    )
-    if upload is None:
-        st.info("Choose a picture to classify; any size and colour mode works (it is resized to 64×64 like the training data).")
-        st.stop()
-    payload = upload.getvalue()
-    digest = picture_digest(payload)
-    try:
-        picture, display_picture = decoded_upload(payload, upload.name, digest)
-    except VitcoreError as error:
-        st.error(str(error))
-        st.stop()
 
-try:
-    prediction = cached_prediction(
-        run_id, info.checkpoint_mtime, digest, tuple(class_names), image_size, str(device), model, picture, device
-    )
-except VitcoreError as error:
-    st.error(str(error))
-    st.stop()
-maps = prediction.attention
-
-# ------------------------------------------------------------------ prediction + overlay
-left, middle, right = st.columns([1, 1, 1.3])
-with left:
-    st.subheader("The picture")
-    st.image(display_picture, width="stretch", output_format="JPEG", caption=f"true class: {true_label}" if true_label else "your upload")
-    st.caption(f"The model sees it resized to {image_size}×{image_size} pixels, as during training.")
-with middle:
-    st.subheader("Attention on the picture")
-    overlay_panel(display_picture, maps)
-    st.caption(
-        "Bright = the patches the classifier token draws most from. Rollout multiplies the attention of all layers "
-        "(plus the residual path), so it shows which *input* patches finally reach the CLS token."
-    )
-with right:
-    st.subheader(f"Prediction: {prediction.predicted}")
-    for class_index in np.argsort(prediction.probabilities)[::-1]:  # most likely first
-        probability = float(prediction.probabilities[class_index])
-        st.progress(probability, text=f"{class_names[class_index]} · {probability:.1%}")
-    st.caption(
-        "Softmax probabilities of the final layer, most likely first. A confident wrong answer is as informative "
-        "as a right one."
-    )
-    if mask is not None:
-        score = run_tools.localization(maps.rollout, mask)
-        metric_left, metric_right = st.columns(2)
-        metric_left.metric("attention on the object", f"{score.mass_on_mask:.0%}", f"{score.mass_on_mask - score.chance_level:+.0%} vs chance")
-        metric_right.metric("chance (object's area)", f"{score.chance_level:.0%}")
-        st.caption(
-            "Localization score: the share of rollout attention that falls on the object's pixels. "
-            "A model that looked everywhere equally would score the object's area fraction (chance)."
-        )
-
-# ------------------------------------------------------------------ layers x heads (a fragment behind a toggle)
-every_layer_and_head(maps)
+picture_and_prediction(run_id, info, model, class_names, image_size, device)
