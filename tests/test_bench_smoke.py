@@ -122,6 +122,20 @@ def test_time_to_accuracy_quick_reports_each_model_and_a_median():
         assert summary["runs"] == len(mine) and summary["reached_runs"] == sum(result["reached"] for result in mine)
         assert summary["median_seconds"] == (mine[0]["seconds_to_threshold"] if mine[0]["reached"] else None)
     assert "median" in stdout
+    assert all(result["planned_epochs"] == 1 for result in record["results"])  # --quick plans one epoch
+
+
+def test_time_to_accuracy_recipes_plan_their_own_epochs():
+    """The ViT's one-cycle ends with the first epoch; the HW4 CNN decays over two, in NHWC."""
+    from bench.time_to_accuracy import DEFAULT_EPOCHS, fast_recipe, parse_args
+
+    assert parse_args([]).epochs is None and DEFAULT_EPOCHS == {"vit": 1, "cnn": 2}
+    _, vit_train = fast_recipe("vit", 5, 64, threads=2, epochs=DEFAULT_EPOCHS["vit"], quick=False)
+    assert (vit_train.epochs, vit_train.schedule, vit_train.channels_last) == (1, "onecycle", False)
+    cnn_model, cnn_train = fast_recipe("cnn", 5, 64, threads=2, epochs=DEFAULT_EPOCHS["cnn"], quick=False)
+    assert cnn_model.arch == "hw4" and (cnn_train.lr, cnn_train.batch_size) == (1e-3, 16)  # the homework's optimizer
+    assert (cnn_train.epochs, cnn_train.schedule, cnn_train.channels_last) == (2, "cosine", True)
+    assert parse_args(["--epochs", "3"]).epochs == 3
 
 
 def test_accuracy_quick_reports_mean_std_dedup_and_gap():
