@@ -326,3 +326,44 @@ def test_a_refreshed_tab_keeps_ownership_through_the_address(server_env):
     forged.switch_page("views/train.py").run()
     assert forged.session_state["me"] != owner and len(forged.session_state["me"]) == 32
     scheduler.stop(run_id, owner)
+
+
+# ------------------------------------------------------------------ a class watching one run
+def test_watchers_of_one_run_share_one_build_of_its_curves_per_second(server_env, monkeypatch):
+    """30 tabs refreshing the live view must not each read the files and build the figures again."""
+    from app import live_curves
+    from app.components import charts
+    from vitcore.errors import RunError
+
+    store = server_env["store"]
+    run_id = make_vit_run(store, "vit-watched", ["a", "b", "c", "d", "e"])
+    store.get(run_id).append_iterations([
+        {"type": "iteration", "global_step": step, "epoch": 1, "step": step + 1, "steps_per_epoch": 6, "loss": 1.0, "running_acc": 0.5}
+        for step in range(6)
+    ])
+    builds = []
+    real_iteration_curves = charts.iteration_curves
+    monkeypatch.setattr(charts, "iteration_curves", lambda *args, **kw: builds.append(1) or real_iteration_curves(*args, **kw))
+
+    first = live_curves.shared_live_curves(run_id, "idle", None)
+    for _ in range(29):  # the rest of the class, within the same second
+        assert live_curves.shared_live_curves(run_id, "idle", None) is first
+    assert len(builds) == 1
+    assert len(first.iterations) == 6 and len(first.epochs) == 1 and first.planned_epochs == 1
+    assert first.status["status"] == "finished" and first.iteration_figure is not None and first.epoch_figure is not None
+
+    assert live_curves.shared_live_curves(run_id, "training", None) is not first  # a state change is seen at once
+    assert len(builds) == 2
+    time.sleep(live_curves.SHARE_S + 0.2)  # a second later: new points are read
+    store.get(run_id).append_iterations([
+        {"type": "iteration", "global_step": 6, "epoch": 2, "step": 1, "steps_per_epoch": 6, "loss": 0.9, "running_acc": 0.6}
+    ])
+    later = live_curves.shared_live_curves(run_id, "idle", None)
+    assert later is not first and len(later.iterations) == 7 and len(builds) == 3
+
+    (store.get(run_id).path / "config.json").write_text("{ broken")  # errors are not kept: the next call tries again
+    time.sleep(live_curves.SHARE_S + 0.2)
+    with pytest.raises(RunError, match="config"):
+        live_curves.shared_live_curves(run_id, "idle", None)
+    with pytest.raises(RunError, match="config"):
+        live_curves.shared_live_curves(run_id, "idle", None)

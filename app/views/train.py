@@ -7,7 +7,8 @@ import streamlit as st
 
 from app import run_control, run_tools, state, training
 from app.components import charts
-from app.components.live import progress_line, snapshot_iterations
+from app.components.live import progress_line
+from app.live_curves import shared_live_curves
 from app.components.run_picker import deleted_warning, forget_deleted_runs
 from app.estimates import estimate_training_seconds, format_count, format_seconds, measure_matmul_flops, model_cost
 from vitcore.errors import RunError, VitcoreError
@@ -185,22 +186,14 @@ state.set_selected_run(watched)
 owners = {info.run_id: info.owner for info in runs}  # who submitted each run (session ids)
 
 
-def iteration_curve(run, activity) -> pd.DataFrame:
-    """The per-step curve saved on disk, plus the newest live points the log has not flushed yet."""
-    on_disk = run_tools.iteration_frame(run.read_iterations())  # survives refreshes and restarts
-    if activity.snapshot is None or activity.state != "training":
-        return on_disk
-    live = snapshot_iterations(activity.snapshot)
-    newest_saved = on_disk["progress"].max() if not on_disk.empty else float("-inf")
-    fresher = live[live["progress"] > newest_saved]
-    return fresher if on_disk.empty else pd.concat([on_disk, fresher], ignore_index=True)
+LIVE_REFRESH_S = 1.5  # the live view redraws itself this often
 
 
-@st.fragment(run_every=1.5)
+@st.fragment(run_every=LIVE_REFRESH_S)
 def live_view(run_id: str) -> None:
     """Queue position, progress, cancel/stop and live charts of one run; re-runs every 1.5 s by itself."""
     try:
-        run = store.get(run_id)
+        store.get(run_id)  # raises RunError once the run folder is gone
     except RunError:  # deleted while this page watched it: redraw the whole page, which says so
         st.rerun(scope="app")
     activity = run_control.run_activity(scheduler, run_id)
@@ -212,13 +205,11 @@ def live_view(run_id: str) -> None:
     st.session_state[was_active_key] = active
     allowed = run_control.may_control(scheduler, owners.get(run_id), owner, admin_token)
     try:
-        epochs = run_tools.epoch_frame(run.read_metrics())
-        status = run.status()
-        planned = max(int(run.config().get("train_config", {}).get("epochs", 1) or 1), 1)
-        iterations = iteration_curve(run, activity)
+        curves = shared_live_curves(run_id, activity.state, activity)  # one build a second for all watchers
     except RunError as error:  # a corrupt config/status file: an error for this run only
         st.error(f"Run `{run_id}` cannot be shown: {error}. Pick another run above, or delete this one.")
         return
+    epochs, status, planned = curves.epochs, curves.status, curves.planned_epochs
     if activity.state == "queued":
         waiting = run_control.queue_text(activity.queue_position)
         st.progress(0.0, text=f"{run_id} · queued · {waiting}")
@@ -253,16 +244,16 @@ def live_view(run_id: str) -> None:
         st.progress(min(1.0, len(epochs) / planned), text=f"{run_id} · {status.get('status')} · {len(epochs)}/{planned} epochs · {status.get('message', '')}")
     chart_left, chart_right = st.columns(2)
     with chart_left:
-        if iterations.empty:
+        if curves.iteration_figure is None:
             st.caption("The per-iteration loss appears after the first training steps (it is saved with the run).")
         else:
-            st.plotly_chart(charts.iteration_curves({run_id: iterations}, smooth=5), key=f"train_iter_{run_id}")
+            st.plotly_chart(curves.iteration_figure, key=f"train_iter_{run_id}")
             st.caption("Loss should fall and running accuracy rise; noisy curves are normal with small batches.")
     with chart_right:
-        if epochs.empty:
+        if curves.epoch_figure is None:
             st.caption("Per-epoch train and validation accuracy appear after the first epoch.")
         else:
-            st.plotly_chart(charts.epoch_accuracy({run_id: epochs}), key=f"train_epochs_{run_id}")
+            st.plotly_chart(curves.epoch_figure, key=f"train_epochs_{run_id}")
             st.caption("Dashed = train, solid = validation. When train keeps rising and val stalls, the model overfits.")
 
 

@@ -1,0 +1,66 @@
+"""The live view's curves of one run, read and drawn once a second for every session watching it.
+
+The Train page's live view redraws every 1.5 s in every open tab. Reading a run's files and building its
+two plotly figures costs tens of milliseconds per redraw (make_subplots is most of it; measured by
+`python bench/live_curves.py`), so 30 students watching the same run would spend about a whole core on
+identical pictures. `shared_live_curves` builds them at most once per SHARE_S seconds per run and
+state, and every session draws the same objects (Streamlit still serialises them once per tab).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from app import run_tools, state
+from app.components import charts
+from app.components.live import snapshot_iterations
+
+SHARE_S = 1.0  # sessions watching one run within this many seconds share one read and one pair of figures
+SMOOTHING_STEPS = 5  # the loss curve is a moving average over this many steps
+
+
+@dataclass(frozen=True)
+class LiveCurves:
+    """What the live view shows of one run at one moment (shared, so never modified after it is built)."""
+
+    epochs: pd.DataFrame  # one row per finished epoch (metrics.jsonl)
+    status: dict  # status.json
+    planned_epochs: int  # epochs in the run's recipe
+    iterations: pd.DataFrame  # per-step curve: saved on disk plus the fresher live points
+    iteration_figure: object | None  # plotly figure of `iterations` (None while there are none)
+    epoch_figure: object | None  # plotly figure of `epochs` (None while there are none)
+
+
+def iteration_curve(run, activity) -> pd.DataFrame:
+    """The per-step curve saved on disk, plus the newest live points the log has not flushed yet."""
+    on_disk = run_tools.iteration_frame(run.read_iterations())  # survives refreshes and restarts
+    if activity is None or activity.snapshot is None or activity.state != "training":
+        return on_disk
+    live = snapshot_iterations(activity.snapshot)
+    newest_saved = on_disk["progress"].max() if not on_disk.empty else float("-inf")
+    fresher = live[live["progress"] > newest_saved]
+    return fresher if on_disk.empty else pd.concat([on_disk, fresher], ignore_index=True)
+
+
+@st.cache_resource(ttl=SHARE_S, max_entries=256, show_spinner=False)
+def shared_live_curves(run_id: str, activity_state: str, _activity) -> LiveCurves:
+    """`run_id`'s curves and figures, built at most once per SHARE_S seconds for every watcher.
+
+    `activity_state` ("queued", "training", "idle") is part of the key, so the moment a run ends its
+    watchers get the final curves. `_activity` (a run_control activity, not hashed) supplies the live
+    points of a training run. Errors, such as RunError for a corrupt file, propagate and are not cached.
+    """
+    run = state.get_run_store().get(run_id)
+    epochs = run_tools.epoch_frame(run.read_metrics())
+    iterations = iteration_curve(run, _activity)
+    return LiveCurves(
+        epochs=epochs,
+        status=run.status(),
+        planned_epochs=max(int(run.config().get("train_config", {}).get("epochs", 1) or 1), 1),
+        iterations=iterations,
+        iteration_figure=None if iterations.empty else charts.iteration_curves({run_id: iterations}, smooth=SMOOTHING_STEPS),
+        epoch_figure=None if epochs.empty else charts.epoch_accuracy({run_id: epochs}),
+    )
