@@ -138,6 +138,17 @@ def test_time_to_accuracy_recipes_plan_their_own_epochs():
     assert parse_args(["--epochs", "3"]).epochs == 3
 
 
+def test_live_curves_quick_compares_shared_and_unshared_cost():
+    record, stdout = run_bench("live_curves.py", "--quick", "--watchers", "10")
+    assert record["bench"] == "live_curves" and record["watchers"] == 10 and record["points"] == 20
+    assert record["build_ms"] > 0 and record["serialise_ms"] > 0
+    per_refresh = record["refresh_s"]
+    assert record["unshared_cpu_s_per_s"] == pytest.approx(10 * (record["build_ms"] + record["serialise_ms"]) / 1000 / per_refresh, rel=0.01)
+    assert record["shared_cpu_s_per_s"] == pytest.approx((record["build_ms"] + 10 * record["serialise_ms"]) / 1000 / per_refresh, rel=0.01)
+    assert record["shared_cpu_s_per_s"] < record["unshared_cpu_s_per_s"]
+    assert "shared CPU-s/s" in stdout
+
+
 def test_accuracy_quick_reports_mean_std_dedup_and_gap():
     record, _ = run_bench("accuracy.py", "--quick", "--first-seed", "4")
     assert record["bench"] == "accuracy"
