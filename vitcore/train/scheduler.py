@@ -208,7 +208,7 @@ class JobScheduler:
                 self._release_place_locked(reserved_for)
             if self._closed:
                 job.run.set_status("stopped", "the server is shutting down; start the run again later")
-                raise VitcoreError("the training queue is shutting down; try again in a moment")
+                self._refuse_if_closed_locked()
             if self._find_active_locked(job.run_id) is not None:  # e.g. "resume" clicked twice
                 raise RunError(f"run {job.run_id} is already queued or training")
             job.run.set_status("queued", "waiting for a free training slot")  # before it can start
@@ -233,8 +233,7 @@ class JobScheduler:
         """
         limit = int(self.config.max_active_per_owner)
         with self._condition:
-            if self._closed:
-                raise VitcoreError("the training queue is shutting down; try again in a moment")
+            self._refuse_if_closed_locked()
             if owner is None:
                 return  # the CLI and tests: no per-session limit, nothing to reserve
             if self._active_count_locked(owner) >= limit:
@@ -257,8 +256,11 @@ class JobScheduler:
 
     def _refuse_if_closed(self) -> None:
         with self._condition:
-            if self._closed:
-                raise VitcoreError("the training queue is shutting down; try again in a moment")
+            self._refuse_if_closed_locked()
+
+    def _refuse_if_closed_locked(self) -> None:
+        if self._closed:
+            raise VitcoreError("the training queue is shutting down; try again in a moment")
 
     # ---- dispatching ------------------------------------------------------------------------
     def _promote_locked(self) -> None:
