@@ -18,6 +18,7 @@ from app import run_tools, state
 from app.components import charts
 from app.components.live import snapshot_iterations
 
+REFRESH_S = 1.5  # the Train page's live view redraws itself this often
 SHARE_S = 1.0  # sessions watching one run within this many seconds share one read and one pair of figures
 SMOOTHING_STEPS = 5  # the loss curve is a moving average over this many steps
 
@@ -45,22 +46,26 @@ def iteration_curve(run, activity) -> pd.DataFrame:
     return fresher if on_disk.empty else pd.concat([on_disk, fresher], ignore_index=True)
 
 
-@st.cache_resource(ttl=SHARE_S, max_entries=256, show_spinner=False)
-def shared_live_curves(run_id: str, activity_state: str, _activity) -> LiveCurves:
-    """`run_id`'s curves and figures, built at most once per SHARE_S seconds for every watcher.
-
-    `activity_state` ("queued", "training", "idle") is part of the key, so the moment a run ends its
-    watchers get the final curves. `_activity` (a run_control activity, not hashed) supplies the live
-    points of a training run. Errors, such as RunError for a corrupt file, propagate and are not cached.
-    """
-    run = state.get_run_store().get(run_id)
+def build_live_curves(run, activity) -> LiveCurves:
+    """Read `run`'s files and build its two figures (what every redraw of every tab did before the sharing)."""
     epochs = run_tools.epoch_frame(run.read_metrics())
-    iterations = iteration_curve(run, _activity)
+    iterations = iteration_curve(run, activity)
     return LiveCurves(
         epochs=epochs,
         status=run.status(),
         planned_epochs=max(int(run.config().get("train_config", {}).get("epochs", 1) or 1), 1),
         iterations=iterations,
-        iteration_figure=None if iterations.empty else charts.iteration_curves({run_id: iterations}, smooth=SMOOTHING_STEPS),
-        epoch_figure=None if epochs.empty else charts.epoch_accuracy({run_id: epochs}),
+        iteration_figure=None if iterations.empty else charts.iteration_curves({run.id: iterations}, smooth=SMOOTHING_STEPS),
+        epoch_figure=None if epochs.empty else charts.epoch_accuracy({run.id: epochs}),
     )
+
+
+@st.cache_resource(ttl=SHARE_S, max_entries=256, show_spinner=False)
+def shared_live_curves(run_id: str, activity_state: str, _activity) -> LiveCurves:
+    """`build_live_curves` of `run_id`, at most once per SHARE_S seconds for every watcher.
+
+    `activity_state` ("queued", "training", "idle") is part of the key, so the moment a run ends its
+    watchers get the final curves. `_activity` (a run_control activity, not hashed) supplies the live
+    points of a training run. Errors, such as RunError for a corrupt file, propagate and are not cached.
+    """
+    return build_live_curves(state.get_run_store().get(run_id), _activity)

@@ -29,8 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root, so `b
 
 from bench.common import cpu_name, log, median, print_json_line, print_table  # noqa: E402
 
-REFRESH_S = 1.5  # the live view's redraw interval (app/views/train.py LIVE_REFRESH_S)
-
 
 def write_classroom_run(root: Path, epochs: int, steps_per_epoch: int, seed: int = 0):
     """A finished run folder with per-step and per-epoch records like the engine's."""
@@ -65,18 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     import plotly.io
     import plotly.tools
 
-    from app.live_curves import iteration_curve
-    from app import run_tools
-    from app.components import charts
+    from app.live_curves import REFRESH_S, build_live_curves
 
     with tempfile.TemporaryDirectory(prefix="live-curves-") as temp:
         run = write_classroom_run(Path(temp), args.epochs, args.steps_per_epoch)
 
         def build():
-            epochs = run_tools.epoch_frame(run.read_metrics())
-            iterations = iteration_curve(run, None)
-            run.status(), run.config()
-            return charts.iteration_curves({run.id: iterations}, smooth=5), charts.epoch_accuracy({run.id: epochs})
+            curves = build_live_curves(run, None)  # exactly what the shared cache runs once a second
+            return curves.iteration_figure, curves.epoch_figure
 
         def serialise(figures):
             for figure in figures:  # what st.plotly_chart does with a figure

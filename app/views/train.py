@@ -8,7 +8,7 @@ import streamlit as st
 from app import run_control, run_tools, state, training
 from app.components import charts
 from app.components.live import progress_line
-from app.live_curves import shared_live_curves
+from app.live_curves import REFRESH_S, shared_live_curves
 from app.components.run_picker import deleted_warning, forget_deleted_runs
 from app.estimates import estimate_training_seconds, format_count, format_seconds, measure_matmul_flops, model_cost
 from vitcore.errors import RunError, VitcoreError
@@ -186,10 +186,7 @@ state.set_selected_run(watched)
 owners = {info.run_id: info.owner for info in runs}  # who submitted each run (session ids)
 
 
-LIVE_REFRESH_S = 1.5  # the live view redraws itself this often
-
-
-@st.fragment(run_every=LIVE_REFRESH_S)
+@st.fragment(run_every=REFRESH_S)
 def live_view(run_id: str) -> None:
     """Queue position, progress, cancel/stop and live charts of one run; re-runs every 1.5 s by itself."""
     try:
