@@ -31,6 +31,7 @@ class TrainConfig:
     label_smoothing: float = 0.0  # cross-entropy label smoothing in [0, 1)
     augmentation: str = "none"  # "none" | "flip_crop" | "strong"
     mixup_alpha: float = 0.0  # Beta(alpha, alpha) mixup strength; 0 disables mixup
+    cutmix_alpha: float = 0.0  # Beta(alpha, alpha) CutMix strength; 0 disables it (with mixup too: one of the two per batch)
     grad_clip: float | None = None  # max global gradient norm; None disables clipping
     seed: int = 0  # seeds weights init, shuffling and augmentation
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:1" | "mps"
@@ -69,6 +70,8 @@ class TrainConfig:
             raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
         if self.mixup_alpha < 0:
             raise ValueError(f"mixup_alpha must be >= 0, got {self.mixup_alpha}")
+        if self.cutmix_alpha < 0:
+            raise ValueError(f"cutmix_alpha must be >= 0, got {self.cutmix_alpha}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be positive or None, got {self.grad_clip}")
         if not 0 <= int(self.cpu_nice) <= 19:
