@@ -236,12 +236,15 @@ def test_train_page_tiny_run_finishes_with_live_charts(trained):
     at.number_input(key="train_epochs_cnn_hw4").set_value(2).run()
     at.number_input(key="train_maxb_cnn_hw4").set_value(2).run()
     at.number_input(key="train_pace_cnn_hw4").set_value(0.2).run()  # demo pace: 4 steps take at least 0.8 s
+    at.number_input(key="train_cutmix_cnn_hw4").set_value(1.0).run()
     at.button(key="train_start").click().run()
     run_id = at.session_state["train_watch"]
     wait_until(lambda: store.get(run_id).status()["status"] == "finished", at)
     at.run()
     assert_clean(at)
     assert store.get(run_id).config()["train_config"]["min_seconds_per_step"] == pytest.approx(0.2)
+    assert store.get(run_id).config()["train_config"]["cutmix_alpha"] == pytest.approx(1.0)
+    assert store.get(run_id).config()["train_config"]["mixup_alpha"] == 0.0
     assert sum(record["seconds"] for record in store.get(run_id).read_metrics()) >= 0.75  # 4 paced steps: >= 0.8 s
     assert len(store.get(run_id).read_metrics()) == 2
     progress_texts = [item.proto.text for item in at.get("progress")]

@@ -44,6 +44,8 @@ def test_module_entry_point_prints_help():
         (["train", "--epochs", "zero"], "expected a whole number"),
         (["train", "--epochs", "-1"], "expected a number above 0"),
         (["train", "--demo-pace", "20"], "between 0 and 10"),
+        (["train", "--cutmix", "-1"], "expected a number >= 0"),
+        (["train", "--mixup", "lots"], "expected a number"),
         (["train", "--data", "/no/such/folder"], "path does not exist"),
         (["predict", "some-run", "/no/such/image.jpg"], "path does not exist"),
         (["eval", "no-such-run"], "no-such-run"),
@@ -104,12 +106,15 @@ def test_train_eval_predict_round_trip(capsys, tmp_path, tiny_synth_folder):
     code, out, err = run_cli(
         capsys, "train", "--model", "vit", "--preset", "classroom", "--data", str(tiny_synth_folder),
         "--epochs", "1", "--batch-size", "8", "--runs-dir", str(runs), "--attention", "einsum", "--demo-pace", "0.01",
+        "--cutmix", "1.0", "--mixup", "0.4",
     )
     assert code == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["status"] == "finished"
     run_id = summary["run"]
-    assert json.loads((runs / run_id / "config.json").read_text())["train_config"]["min_seconds_per_step"] == 0.01
+    saved_train_config = json.loads((runs / run_id / "config.json").read_text())["train_config"]
+    assert saved_train_config["min_seconds_per_step"] == 0.01
+    assert (saved_train_config["cutmix_alpha"], saved_train_config["mixup_alpha"]) == (1.0, 0.4)
     assert (runs / run_id / "metrics.jsonl").is_file()
 
     code, out, err = run_cli(capsys, "eval", run_id, "--runs-dir", str(runs), "--json")

@@ -158,6 +158,16 @@ def _unit_interval(value: str) -> float:
     return number
 
 
+def _mixing_strength(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not number >= 0.0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 (0 turns it off), got {value}")
+    return number
+
+
 def _demo_pace(value: str) -> float:
     from vitcore.train.config import MAX_DEMO_PACE_S
 
@@ -230,6 +240,8 @@ def _train_command(args: argparse.Namespace, context) -> int:
             "seed": args.seed,
             "device": args.device,
             "augmentation": args.augmentation,
+            "mixup_alpha": args.mixup,
+            "cutmix_alpha": args.cutmix,
             "max_train_batches_per_epoch": args.max_batches,
             "min_seconds_per_step": args.demo_pace,
         }.items()
@@ -436,6 +448,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--augmentation", choices=["none", "flip_crop", "strong"], default=None,
                        help="override the preset's augmentation")
     train.add_argument("--dropout", type=_unit_interval, default=None, help="override the model's dropout (0 disables it)")
+    train.add_argument("--mixup", type=_mixing_strength, default=None, metavar="ALPHA",
+                       help="MixUp strength: blend pairs of images and labels (0 = off; the preset's value by default)")
+    train.add_argument("--cutmix", type=_mixing_strength, default=None, metavar="ALPHA",
+                       help="CutMix strength: paste a box of one image into another (0 = off; with --mixup, one per batch)")
     train.add_argument("--drop-dirty", action="store_true", help="drop multi-label and train/val leaked files")
     train.add_argument("--runs-dir", type=Path, default=default_runs_root())
     train.set_defaults(handler=cmd_train)

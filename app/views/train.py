@@ -103,6 +103,15 @@ with recipe_column:
         key=f"train_pace_{suffix}",
         help="Slow motion for a lecture: on a fast GPU a run can end before anyone sees the curves move.",
     )
+    mixup_alpha = bounded_number(
+        first, "MixUp strength (0 = off)", 0.0, 2.0, float(base.mixup_alpha), step=0.1, key=f"train_mixup_{suffix}",
+        help="Blend two training images and their labels (weight drawn from Beta(α, α) per batch). Fights overfitting.",
+    )
+    cutmix_alpha = bounded_number(
+        second, "CutMix strength (0 = off)", 0.0, 2.0, float(base.cutmix_alpha), step=0.1, key=f"train_cutmix_{suffix}",
+        help="Paste a random box of one training image into another; the label is shared by area. "
+        "With MixUp on too, each batch uses one of the two. It pays off over long runs (see the README's ablations).",
+    )
     if clamped:
         st.caption("Defaults moved into the allowed range: " + "; ".join(clamped) + ".")
     try:
@@ -115,6 +124,8 @@ with recipe_column:
             weight_decay=float(weight_decay),
             label_smoothing=float(label_smoothing),
             augmentation=augmentation,
+            mixup_alpha=float(mixup_alpha),
+            cutmix_alpha=float(cutmix_alpha),
             max_train_batches_per_epoch=int(max_batches) or None,
             min_seconds_per_step=float(demo_pace),
         )
