@@ -3,6 +3,7 @@
     .venv/bin/python bench/accuracy.py                                  # all presets, 3 seeds, coco5-64
     .venv/bin/python bench/accuracy.py --presets vit/classroom cnn/best --seeds 2 --epochs 5
     .venv/bin/python bench/accuracy.py --max-train-images 2000 --device cuda
+    .venv/bin/python bench/accuracy.py --presets vit/best --set train.mixup_alpha=0.2 model.drop_path=0.2   # an ablation
     .venv/bin/python bench/accuracy.py --quick                          # tiny synthetic folder, 1 epoch (smoke run)
 
 For each preset (`vitcore.presets.get_preset`) and each seed --first-seed .. --first-seed + --seeds - 1 (default 0..2):
@@ -16,6 +17,10 @@ For each preset (`vitcore.presets.get_preset`) and each seed --first-seed .. --f
      `vitcore.data.report.build_report(root).names_to_drop(True, True)`,
    - the train split it was trained on ("final train accuracy"), giving the
      train/val gap = train accuracy - full val accuracy.
+--set FIELD=VALUE (repeatable) changes one field of the preset's recipe for an ablation:
+`train.<TrainConfig field>` or `model.<ViTConfig/CNNConfig field>`; VALUE is read as JSON
+(0.2, 60, true, null) and otherwise taken as a string ("strong"). The changes are shown
+next to the preset name and recorded under "overrides".
 Reported per preset: mean ± sample std over seeds, the seconds one seed took, and per seed the
 peak RSS of the benchmark process so far (`peak_rss_mb`; it never decreases, so the FIRST preset's
 figure is that preset's own peak: run a preset alone to measure its memory).
@@ -74,6 +79,41 @@ def dedup_val_split(split, data_root: Path | None):
     return subset_split(split, torch.tensor(keep, dtype=torch.long)), len(split) - len(keep)
 
 
+def parse_overrides(assignments: list[str]) -> dict[str, dict]:
+    """["train.epochs=60", "model.drop_path=0.2"] -> {"train": {"epochs": 60}, "model": {"drop_path": 0.2}}."""
+    import json
+
+    overrides: dict[str, dict] = {"train": {}, "model": {}}
+    for assignment in assignments:
+        target, separator, text = assignment.partition("=")
+        section, dot, field = target.partition(".")
+        if not separator or not dot or section not in overrides or not field:
+            raise ValueError(f"--set takes train.FIELD=VALUE or model.FIELD=VALUE, got {assignment!r}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text  # a bare word such as strong or adamw
+        overrides[section][field] = value
+    return overrides
+
+
+def apply_overrides(config, changes: dict, section: str):
+    """A copy of the dataclass `config` with `changes`; an unknown field is a clear ValueError."""
+    from dataclasses import fields, replace
+
+    known = {field.name for field in fields(config)}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise ValueError(f"{type(config).__name__} has no field {', '.join(unknown)} (--set {section}.FIELD); "
+                         f"fields: {', '.join(sorted(known))}")
+    return replace(config, **changes)
+
+
+def describe_overrides(overrides: dict[str, dict]) -> str:
+    """ "train.mixup_alpha=0.2 model.drop_path=0.2" ("" when nothing changed)."""
+    return " ".join(f"{section}.{field}={value}" for section, changes in overrides.items() for field, value in changes.items())
+
+
 def run_one_seed(kind: str, name: str, seed: int, data, val_dedup, args) -> dict:
     """Train preset kind/name once with `seed`; accuracies on full val, de-duplicated val and train."""
     from dataclasses import replace
@@ -90,10 +130,12 @@ def run_one_seed(kind: str, name: str, seed: int, data, val_dedup, args) -> dict
     changes = {"seed": seed, "device": args.device, "num_threads": args.threads}
     if args.epochs is not None:
         changes["epochs"] = args.epochs
-    train_config = replace(preset.train_config, **changes)
+    train_config = apply_overrides(preset.train_config, args.overrides["train"], "train")
+    train_config = replace(train_config, **changes)
+    model_config = apply_overrides(preset.model_config, args.overrides["model"], "model")
     device = resolve_device(args.device)
     torch.manual_seed(seed)
-    model = build_model(preset.model_config)
+    model = build_model(model_config)
     start = time.perf_counter()
     def log_epoch(event: dict) -> None:  # progress on stderr: the long presets run for tens of minutes
         if event["type"] == "epoch":
@@ -120,9 +162,10 @@ def json_number(value: float) -> float | None:
     return None if value != value else round(value, 4)
 
 
-def summarise(preset_name: str, runs: list[dict]) -> dict:
+def summarise(preset_name: str, runs: list[dict], overrides: dict[str, dict]) -> dict:
     """One JSON record for a preset from its per-seed runs."""
-    record: dict = {"preset": preset_name, "seeds": len(runs), "epochs": runs[0]["epochs"], "device": runs[0]["device"]}
+    record: dict = {"preset": preset_name, "overrides": overrides, "seeds": len(runs), "epochs": runs[0]["epochs"],
+                    "device": runs[0]["device"]}
     for key in ("val_acc", "dedup_val_acc", "train_acc"):
         mean, std = mean_and_std([run[key] for run in runs])
         record[f"{key}_mean"], record[f"{key}_std"] = json_number(mean), json_number(std)
@@ -166,8 +209,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 2; 1 with --quick)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="tensor cache folder (default: VIT_CLASSROOM_CACHE or data/cache)")
+    parser.add_argument("--set", dest="assignments", nargs="+", action="extend", default=[], metavar="FIELD=VALUE",
+                        help="ablation: change one recipe field, train.FIELD=VALUE or model.FIELD=VALUE (JSON value)")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny synthetic folder, 1 epoch, 1 seed")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    try:
+        args.overrides = parse_overrides(args.assignments)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
 
 
 def main(argv=None) -> int:
@@ -182,6 +232,16 @@ def main(argv=None) -> int:
     import torch
 
     from vitcore.data.sources import is_synthetic_source, load_dataset
+    from vitcore.presets import get_preset
+
+    for preset_name in presets:  # a misspelt --set fails here, before minutes of data loading and training
+        preset = get_preset(*preset_name.split("/"))
+        try:
+            apply_overrides(preset.train_config, args.overrides["train"], "train")
+            apply_overrides(preset.model_config, args.overrides["model"], "model")
+        except (TypeError, ValueError) as error:
+            print(f"error: {preset_name}: {error}", file=sys.stderr)
+            return 2
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="accuracy-") as scratch:
@@ -212,12 +272,12 @@ def main(argv=None) -> int:
         for preset_name in presets:
             kind, name = preset_name.split("/")
             runs = [run_one_seed(kind, name, seed, data, val_dedup, args) for seed in range(args.first_seed, args.first_seed + args.seeds)]
-            records.append(summarise(preset_name, runs))
+            records.append(summarise(preset_name, runs, args.overrides))
 
     headers = ["preset", "seeds", "epochs", "val acc", "dedup val acc", "train acc", "train-val gap", "s/seed", "device"]
     rows = [
         [
-            record["preset"], record["seeds"], record["epochs"],
+            " ".join(filter(None, [record["preset"], describe_overrides(record["overrides"])])), record["seeds"], record["epochs"],
             plus_minus(record, "val_acc"), plus_minus(record, "dedup_val_acc"), plus_minus(record, "train_acc"),
             plus_minus(record, "gap"),
             record["seconds_per_seed"], record["device"],

@@ -160,3 +160,45 @@ def test_accuracy_quick_reports_mean_std_dedup_and_gap():
         assert preset["val_acc_mean"] == run["val_acc"] and preset["val_acc_std"] == 0.0
         assert preset["gap_mean"] == pytest.approx(run["train_acc"] - run["val_acc"], abs=1e-3)
         assert 0.0 <= preset["dedup_val_acc_mean"] <= 1.0
+
+
+def test_accuracy_set_changes_the_recipe_and_records_it():
+    record, stdout = run_bench("accuracy.py", "--quick", "--presets", "vit/classroom",
+                               "--set", "train.cutmix_alpha=1.0", "model.drop_path=0.2", "train.augmentation=none")
+    preset = record["results"][0]
+    assert preset["overrides"] == {"train": {"cutmix_alpha": 1.0, "augmentation": "none"}, "model": {"drop_path": 0.2}}
+    assert "vit/classroom train.cutmix_alpha=1.0 train.augmentation=none model.drop_path=0.2" in stdout
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("model.no_such_field=1", "has no field no_such_field"),
+    ("train.augmentation=sideways", "augmentation must be one of"),
+    ("epochs=3", "train.FIELD=VALUE or model.FIELD=VALUE"),
+])
+def test_accuracy_set_refuses_a_bad_change_before_loading_data(assignment, message):
+    completed = subprocess.run([sys.executable, str(BENCH_DIR / "accuracy.py"), "--quick", "--set", assignment],
+                               capture_output=True, text=True, timeout=60, check=False)
+    assert completed.returncode == 2
+    assert message in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_gpu_epoch_quick_times_each_epoch_apart_from_the_first():
+    record, stdout = run_bench("gpu_epoch.py", "--quick", "--epochs", "3")
+    assert record["bench"] == "gpu_epoch" and record["device"] == "cpu"
+    assert [preset["preset"] for preset in record["results"]] == ["vit/classroom", "cnn/hw4"]
+    for preset in record["results"]:
+        assert preset["epochs"] == 2  # --quick caps the epochs at 2
+        assert len(preset["epoch_s_all"]) == 2 and preset["first_epoch_s"] == preset["epoch_s_all"][0]
+        assert preset["epoch_s"] == preset["epoch_s_all"][1]  # the median of epochs 2..E
+        assert preset["train_img_s"] == pytest.approx(record["train_images"] / preset["epoch_s"], rel=0.01)
+        assert preset["steps_per_epoch"] == -(-record["train_images"] // preset["batch_size"])
+    assert any(line.strip().startswith("cnn/hw4") for line in stdout.splitlines())
+
+
+def test_gpu_epoch_without_a_gpu_says_so():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the refusal cannot be shown")
+    completed = subprocess.run([sys.executable, str(BENCH_DIR / "gpu_epoch.py"), "--data", "synthetic"],
+                               capture_output=True, text=True, timeout=60, check=False)
+    assert completed.returncode == 2
+    assert "no CUDA GPU is available" in completed.stderr and "--device cpu" in completed.stderr
