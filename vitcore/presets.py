@@ -2,7 +2,7 @@
 
     vit/homework   the seed homework's encoder with all its bugs, trained as the homework did
     vit/classroom  a correct small hybrid ViT (conv-stem tokens, CLS) that trains on a laptop CPU in ~4 minutes
-    vit/best       the strongest recipe: conv stem, sequence pooling, strong augmentation
+    vit/best       the strongest recipe: conv stem, sequence pooling, stochastic depth, flip/crop + CutMix
     cnn/hw4        the course's HW4 CNN, trained as in the homework
     cnn/best       a small residual CNN with a one-cycle schedule
 
@@ -64,10 +64,11 @@ def get_preset(model_kind: str, name: str, num_classes: int = 5, image_size: int
             ViTConfig(**size, patch_size=16, hidden_dim=192, depth=6, num_heads=6, mlp_ratio=2.0,
                       attention="fused", dropout=0.0, drop_path=0.1, tokenizer="conv_stem", pooling="seq"),
             TrainConfig(epochs=55, batch_size=128, optimizer="adamw", lr=1.5e-3, weight_decay=0.05,
-                        schedule="onecycle", augmentation="flip_crop", label_smoothing=0.1, grad_clip=1.0),
-            "Conv-stem tokens, sequence pooling and stochastic depth, 55 epochs of flip/crop augmentation: "
-            "the most accurate ViT recipe so far (70.0 % on coco5-64, one seed; the same recipe for 20 epochs gave "
-            "68.4 % over 3 seeds in 15 minutes). About 42 minutes on an idle 2-core CPU.",
+                        schedule="onecycle", augmentation="flip_crop", cutmix_alpha=1.0, label_smoothing=0.1,
+                        grad_clip=1.0),
+            "Conv-stem tokens, sequence pooling and stochastic depth, 55 epochs of flip/crop augmentation with CutMix: "
+            "the most accurate ViT recipe so far (71.5 % on coco5-64, one seed, train 75.1 %: CutMix cut the overfitting "
+            "gap from 10 points to 4). About 42 minutes on an idle 2-core CPU.",
         )
     if model_kind == "cnn" and name == "hw4":
         return Preset(
