@@ -43,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: make `bench` and `vitcore` importable
 
-from bench.common import default_data_root, log, print_json_line, print_table  # noqa: E402
+from bench.common import dataset_root_from_arg, default_data_root, log, print_json_line, print_table  # noqa: E402
 
 ALL_PRESETS = ["vit/best", "vit/classroom", "vit/homework", "cnn/best", "cnn/hw4"]  # "kind/name"
 QUICK_PRESETS = ["vit/classroom", "cnn/hw4"]  # --quick default: the two cheapest recipes
@@ -114,6 +114,15 @@ def describe_overrides(overrides: dict[str, dict]) -> str:
     return " ".join(f"{section}.{field}={value}" for section, changes in overrides.items() for field, value in changes.items())
 
 
+def recipe(kind: str, name: str, overrides: dict[str, dict], num_classes: int = 5, image_size: int = 64):
+    """(model config, train config) of preset kind/name with the --set changes applied."""
+    from vitcore.presets import get_preset
+
+    preset = get_preset(kind, name, num_classes=num_classes, image_size=image_size)
+    return (apply_overrides(preset.model_config, overrides["model"], "model"),
+            apply_overrides(preset.train_config, overrides["train"], "train"))
+
+
 def run_one_seed(kind: str, name: str, seed: int, data, val_dedup, args) -> dict:
     """Train preset kind/name once with `seed`; accuracies on full val, de-duplicated val and train."""
     from dataclasses import replace
@@ -123,16 +132,13 @@ def run_one_seed(kind: str, name: str, seed: int, data, val_dedup, args) -> dict
     from vitcore.device import resolve_device
     from vitcore.evaluate import loss_and_accuracy
     from vitcore.models.factory import build_model
-    from vitcore.presets import get_preset
     from vitcore.train.engine import fit
 
-    preset = get_preset(kind, name, num_classes=len(data.class_names), image_size=data.image_size)
+    model_config, train_config = recipe(kind, name, args.overrides, len(data.class_names), data.image_size)
     changes = {"seed": seed, "device": args.device, "num_threads": args.threads}
     if args.epochs is not None:
         changes["epochs"] = args.epochs
-    train_config = apply_overrides(preset.train_config, args.overrides["train"], "train")
     train_config = replace(train_config, **changes)
-    model_config = apply_overrides(preset.model_config, args.overrides["model"], "model")
     device = resolve_device(args.device)
     torch.manual_seed(seed)
     model = build_model(model_config)
@@ -233,14 +239,11 @@ def main(argv=None) -> int:
 
     import torch
 
-    from vitcore.data.sources import is_synthetic_source, load_dataset
-    from vitcore.presets import get_preset
+    from vitcore.data.sources import load_dataset
 
     for preset_name in presets:  # a misspelt --set fails here, before minutes of data loading and training
-        preset = get_preset(*preset_name.split("/"))
         try:
-            apply_overrides(preset.train_config, args.overrides["train"], "train")
-            apply_overrides(preset.model_config, args.overrides["model"], "model")
+            recipe(*preset_name.split("/"), args.overrides)
         except (TypeError, ValueError) as error:
             print(f"error: {preset_name}: {error}", file=sys.stderr)
             return 2
@@ -248,20 +251,14 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="accuracy-") as scratch:
         cache_dir = args.cache_dir
-        if args.data is not None:
-            data_root = None if is_synthetic_source(args.data) else Path(args.data)
-        elif args.quick:
+        if args.quick and args.data is None:
             data_root, cache_dir = quick_folder(Path(scratch) / "data"), Path(scratch) / "cache"
         else:
-            shared = default_data_root()
-            data_root = shared / "coco5-64" if shared is not None else None
-            if data_root is None or not data_root.is_dir():
-                print("error: no dataset: pass --data FOLDER (or --data synthetic) or set VIT_CLASSROOM_DATA",
-                      file=sys.stderr)
+            try:
+                data_root = dataset_root_from_arg(args.data)
+            except ValueError as error:
+                print(f"error: {error}", file=sys.stderr)
                 return 2
-        if data_root is not None and not data_root.is_dir():
-            print(f"error: dataset folder does not exist: {data_root}", file=sys.stderr)
-            return 2
         log(f"loading {data_root or 'the embedded synthetic dataset'}")
         data = load_dataset(None if data_root is None else str(data_root), cache_dir=cache_dir)
         val_dedup, dropped = dedup_val_split(data.val, data_root)

@@ -79,6 +79,25 @@ def default_data_root() -> Path | None:
     return fallback if fallback.is_dir() else None
 
 
+def dataset_root_from_arg(data_arg: str | None) -> Path | None:
+    """The folder a benchmark's --data names (None: 'synthetic', the embedded set), else $VIT_CLASSROOM_DATA/coco5-64.
+
+    Raises ValueError with a one-line message when there is no such folder.
+    """
+    from vitcore.data.sources import is_synthetic_source
+
+    if data_arg is not None:
+        data_root = None if is_synthetic_source(data_arg) else Path(data_arg)
+    else:
+        shared = default_data_root()
+        data_root = shared / "coco5-64" if shared is not None else None
+        if data_root is None or not data_root.is_dir():
+            raise ValueError("no dataset: pass --data FOLDER (or --data synthetic) or set VIT_CLASSROOM_DATA")
+    if data_root is not None and not data_root.is_dir():
+        raise ValueError(f"dataset folder does not exist: {data_root}")
+    return data_root
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain-text table with right-aligned columns; floats are shown with 2 decimals."""
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: make `bench` and `vitcore` importable
 
-from bench.common import default_data_root, log, print_json_line, print_table  # noqa: E402
+from bench.common import dataset_root_from_arg, log, print_json_line, print_table  # noqa: E402
 
 DEFAULT_PRESETS = ["vit/classroom", "vit/best", "cnn/best"]  # the presets the issue names, plus the CNN best
 ALL_PRESETS = ["vit/classroom", "vit/best", "vit/homework", "cnn/hw4", "cnn/best"]  # "kind/name"
@@ -59,7 +59,7 @@ def time_preset(preset_name: str, data, epochs: int, device, seed: int) -> dict:
 
     from vitcore.models.factory import build_model
     from vitcore.presets import get_preset
-    from vitcore.train.engine import fit
+    from vitcore.train.engine import fit, steps_per_epoch_for
 
     kind, name = preset_name.split("/")
     preset = get_preset(kind, name, num_classes=len(data.class_names), image_size=data.image_size)
@@ -87,7 +87,7 @@ def time_preset(preset_name: str, data, epochs: int, device, seed: int) -> dict:
     val_seconds = [end - done for done, end in zip(steps_done, validated)]
     steady = train_seconds[1:] or train_seconds  # epoch 1 holds the set-up
     epoch_s = statistics.median(steady)
-    steps_per_epoch = -(-len(data.train) // train_config.batch_size)
+    steps_per_epoch = steps_per_epoch_for(len(data.train), train_config)
     return {
         "preset": preset_name,
         "batch_size": train_config.batch_size,
@@ -104,22 +104,16 @@ def time_preset(preset_name: str, data, epochs: int, device, seed: int) -> dict:
 
 def load_data(args):
     """The dataset to time: --quick's 40 synthetic images, --data, or $VIT_CLASSROOM_DATA/coco5-64 (None + a message if missing)."""
-    from vitcore.data.sources import is_synthetic_source, load_dataset
+    from vitcore.data.sources import load_dataset
 
     if args.quick:
         from vitcore.data.synthetic import generate_synthetic
 
         return generate_synthetic(train_per_class=8, val_per_class=4, image_size=64, seed=0)
-    if args.data is not None:
-        data_root = None if is_synthetic_source(args.data) else Path(args.data)
-    else:
-        shared = default_data_root()
-        data_root = shared / "coco5-64" if shared is not None else None
-        if data_root is None or not data_root.is_dir():
-            print("error: no dataset: pass --data FOLDER (or --data synthetic) or set VIT_CLASSROOM_DATA", file=sys.stderr)
-            return None
-    if data_root is not None and not data_root.is_dir():
-        print(f"error: dataset folder does not exist: {data_root}", file=sys.stderr)
+    try:
+        data_root = dataset_root_from_arg(args.data)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
         return None
     log(f"loading {data_root or 'the embedded synthetic dataset'}")
     return load_dataset(None if data_root is None else str(data_root), cache_dir=args.cache_dir)
