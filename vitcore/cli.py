@@ -45,11 +45,16 @@ def _positive_int(value: str) -> int:
     return number
 
 
-def _positive_float(value: str) -> float:
+def _float_argument(value: str, what: str = "a number") -> float:
+    """`value` as a float, or the argparse error "expected <what>, got '<value>'"."""
     try:
-        number = float(value)
+        return float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {what}, got {value!r}") from None
+
+
+def _positive_float(value: str) -> float:
+    number = _float_argument(value)
     if not number > 0:
         raise argparse.ArgumentTypeError(f"expected a number above 0, got {value}")
     return number
@@ -149,20 +154,14 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
 
 
 def _unit_interval(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    number = _float_argument(value)
     if not 0.0 <= number < 1.0:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value}")
     return number
 
 
 def _mixing_strength(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    number = _float_argument(value)
     if not number >= 0.0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0 (0 turns it off), got {value}")
     return number
@@ -171,10 +170,7 @@ def _mixing_strength(value: str) -> float:
 def _demo_pace(value: str) -> float:
     from vitcore.train.config import MAX_DEMO_PACE_S
 
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    number = _float_argument(value, "a number of seconds")
     if not 0.0 <= number <= MAX_DEMO_PACE_S:
         raise argparse.ArgumentTypeError(f"expected seconds between 0 and {MAX_DEMO_PACE_S:g}, got {value}")
     return number
