@@ -148,10 +148,14 @@ def fit(
     run=None,
     resume: bool = False,
     distributed: DistributedContext | None = None,
+    before_step: Callable[[], None] | None = None,
 ) -> FitResult:
     """Train `model` on `data.train`, validating on `data.val` after every epoch.
 
     `distributed`: this process's place in a multi-process run (None: train alone).
+    `before_step`: called before every optimizer step (before the stop check) and before each validation
+    pass; it may wait (a dashboard's trainer pauses there while students' pictures are answered, see
+    vitcore.train.foreground).
     """
     emit = on_event or (lambda event: None)
     stop_requested = should_stop or (lambda: False)
@@ -179,7 +183,8 @@ def fit(
     emit({"type": "status", "status": "running", "message": f"training on {device.type}"})
 
     try:
-        return _train(model, data, config, device, emit, stop_requested, run, resume, history, finish, distributed)
+        return _train(model, data, config, device, emit, stop_requested, run, resume, history, finish, distributed,
+                      before_step)
     except TrainingFailed as failure:
         return finish("failed", str(failure))
     except torch.OutOfMemoryError:
@@ -228,7 +233,8 @@ def _validate(model, val_split: ImageSplit, device, config: TrainConfig, autocas
     return loss_sum / count, correct / count
 
 
-def _train(model, data, config, device, emit, stop_requested, run, resume, history, finish, distributed=None) -> FitResult:
+def _train(model, data, config, device, emit, stop_requested, run, resume, history, finish, distributed=None,
+           before_step=None) -> FitResult:
     """The loop itself; raises TrainingFailed / OutOfMemoryError for `fit` to report."""
     generator = seed_everything(config.seed)  # also seeds torch's global RNG
     if distributed is not None and distributed.rank > 0:
@@ -324,6 +330,8 @@ def _train(model, data, config, device, emit, stop_requested, run, resume, histo
         epoch_start = time.perf_counter() - totals.seconds
         training_model.train()
         for step_index in range(start_step, steps_per_epoch):
+            if before_step is not None:
+                before_step()
             step_started = time.monotonic()
             stop_now = stop_requested()
             if distributed is not None:
@@ -405,6 +413,8 @@ def _train(model, data, config, device, emit, stop_requested, run, resume, histo
             iteration_log.flush()
         if distributed is not None:
             broadcast_buffers_from_main(model, distributed)  # every rank evaluates (and rank 0 saves) one model
+        if before_step is not None:  # the validation pass is a burst of work too
+            before_step()
         val_loss, val_acc = _validate(model, val_split, device, config, autocast_dtype, distributed)
         record = {
             "epoch": epoch_number,

@@ -25,6 +25,7 @@ from vitcore.data.dataset import ClassificationData
 from vitcore.seeding import seed_everything
 from vitcore.train.config import TrainConfig
 from vitcore.train.engine import FitResult, fit
+from vitcore.train.foreground import TrainingYield
 from vitcore.train.priority import lower_current_thread_priority
 
 ITERATION_HISTORY_LIMIT = 2000  # iteration points kept for the live loss curve
@@ -103,6 +104,7 @@ class TrainingJob:
         model_builder: Callable[[dict], nn.Module] | None = None,
         run=None,
         on_finished: Callable[["TrainingJob"], None] | None = None,
+        step_yield: TrainingYield | None = None,
     ):
         self.store = store  # the RunStore the run lives in
         self.owner = owner if run is None else run.config().get("owner")  # the session that started the run
@@ -112,6 +114,7 @@ class TrainingJob:
         self._model_builder = model_builder or _default_model_builder  # dict -> nn.Module
         self._resume = run is not None  # True when continuing an existing run
         self._on_finished = on_finished  # called in the worker thread after the last status is recorded
+        self.step_yield = step_yield  # pauses between steps while students' pictures are answered (None: never)
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
@@ -205,6 +208,7 @@ class TrainingJob:
                 should_stop=self._stop_event.is_set,
                 run=self.run,
                 resume=self._resume,
+                before_step=self._yield_to_foreground if self.step_yield is not None else None,
             )
         except BaseException as error:  # never lose an error inside the thread
             message = f"{type(error).__name__}: {error}"
@@ -223,6 +227,9 @@ class TrainingJob:
             self._progress.status = result.status
             self._progress.message = result.message
             self._progress.result = result
+
+    def _yield_to_foreground(self) -> None:
+        self.step_yield.before_step(self._stop_event.is_set)  # a stop request ends the pause at once
 
     def _on_event(self, event: dict) -> None:
         with self._lock:

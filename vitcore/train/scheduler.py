@@ -34,13 +34,18 @@ max(1, cores - 1) torch threads (written into `TrainConfig.num_threads`, which
 for students' predictions. `torch.set_num_threads` is process-wide, so that
 is a cap for the whole process, not a reservation. The training thread also
 raises its own nice value by `training_nice` (vitcore.train.priority), so when
-a page script and the trainer both want a core, the page gets it.
+a page script and the trainer both want a core, the page gets it. And it pauses
+between steps while students' predictions run (pages wrap them in
+`scheduler.foreground.running()`), for `yield_quiet_s` after the last one and at
+most `yield_max_pause_s` at once (vitcore.train.foreground): that works on every
+OS and against every process, where nice values do not.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hmac
+import math
 import os
 import threading
 from collections import OrderedDict, deque
@@ -52,10 +57,12 @@ import torch
 from vitcore.errors import RunError, VitcoreError
 from vitcore.runs.store import pid_is_alive
 from vitcore.train.config import TrainConfig
+from vitcore.train.foreground import ForegroundActivity, TrainingYield
 from vitcore.train.job import JobSnapshot, TrainingJob
 
 FINISHED_SNAPSHOTS_KEPT = 500  # final snapshots of ended jobs kept in memory (oldest dropped first)
 MAX_JOBS_ENV = "VIT_CLASSROOM_MAX_JOBS"  # overall limit on concurrent training runs
+YIELD_ENV = "VIT_CLASSROOM_TRAINING_YIELD_S"  # SchedulerConfig.yield_quiet_s (0 = CPU training never pauses for pictures)
 ADMIN_TOKEN_ENV = "VIT_CLASSROOM_ADMIN_TOKEN"  # the instructor's secret for acting on any run
 
 
@@ -73,11 +80,17 @@ class SchedulerConfig:
     max_jobs: int | None = None  # overall limit that overrides both of the above (VIT_CLASSROOM_MAX_JOBS)
     training_nice: int = 10  # CPU runs: nice increment of the training thread, so page scripts get the cores first
     max_active_per_owner: int = 3  # queued + training runs one session may have at once (None-owner jobs: no limit)
+    yield_quiet_s: float = 1.5  # CPU runs pause between steps until no student prediction has run for this long (0 = never)
+    yield_max_pause_s: float = 4.0  # longest single pause; afterwards the run trains at least as long as it paused
 
     def __post_init__(self) -> None:
         for name in ("max_concurrent_cpu", "max_concurrent_per_gpu", "max_active_per_owner"):
             if int(getattr(self, name)) < 1:
                 raise VitcoreError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("yield_quiet_s", "yield_max_pause_s"):
+            value = float(getattr(self, name))
+            if not math.isfinite(value) or value < 0:
+                raise VitcoreError(f"{name} must be a number of seconds >= 0, got {getattr(self, name)}")
         if self.max_jobs is not None and int(self.max_jobs) < 1:
             raise VitcoreError(f"the maximum number of concurrent training runs must be at least 1, got {self.max_jobs}")
         if self.admin_token is not None and not self.admin_token.strip():
@@ -85,7 +98,7 @@ class SchedulerConfig:
 
 
 def config_from_env(environ: Mapping[str, str]) -> SchedulerConfig:
-    """Read VIT_CLASSROOM_MAX_JOBS (a whole number >= 1) and VIT_CLASSROOM_ADMIN_TOKEN."""
+    """Read VIT_CLASSROOM_MAX_JOBS (a whole number >= 1), VIT_CLASSROOM_ADMIN_TOKEN and VIT_CLASSROOM_TRAINING_YIELD_S."""
     max_jobs = None
     text = environ.get(MAX_JOBS_ENV, "").strip()
     if text:
@@ -94,7 +107,14 @@ def config_from_env(environ: Mapping[str, str]) -> SchedulerConfig:
         except ValueError:
             raise VitcoreError(f"{MAX_JOBS_ENV} must be a whole number such as 2, got {text!r}") from None
     token = environ.get(ADMIN_TOKEN_ENV) or None
-    return SchedulerConfig(max_jobs=max_jobs, admin_token=token)
+    changes = {}
+    text = environ.get(YIELD_ENV, "").strip()
+    if text:
+        try:
+            changes["yield_quiet_s"] = float(text)
+        except ValueError:
+            raise VitcoreError(f"{YIELD_ENV} must be a number of seconds such as 1.5 (0 = never pause), got {text!r}") from None
+    return SchedulerConfig(max_jobs=max_jobs, admin_token=token, **changes)
 
 
 def available_cpu_cores() -> int:
@@ -145,6 +165,7 @@ class JobScheduler:
         self._ended: OrderedDict[str, JobSnapshot] = OrderedDict()  # run id -> final snapshot
         self._closed = False  # set by shutdown(): no new submissions, no promotions
         self._reserved: dict[str, int] = {}  # owner -> places held by submits still creating their run folder
+        self.foreground = ForegroundActivity()  # pages wrap students' predictions in foreground.running()
 
     # ---- submitting -------------------------------------------------------------------------
     def submit(self, model_config, train_config: TrainConfig, data_or_loader_fn, owner: str | None,
@@ -165,6 +186,7 @@ class JobScheduler:
                 name=name,
                 model_builder=self._model_builder,
                 on_finished=self._on_job_finished,
+                step_yield=self._step_yield_for_new_job(),
             )
         except BaseException:
             self._release_place_of(owner)
@@ -183,8 +205,15 @@ class JobScheduler:
         job = TrainingJob.resume(self.store, run_id, data_or_loader_fn, model_builder=self._model_builder,
                                  on_finished=self._on_job_finished)
         job.train_config = self._prepare_train_config(job.train_config)
+        job.step_yield = self._step_yield_for_new_job()
         self._enqueue(job)
         return run_id
+
+    def _step_yield_for_new_job(self) -> TrainingYield | None:
+        """CPU runs pause for students' predictions (see vitcore.train.foreground); GPU runs leave the cores alone."""
+        if self.device.type != "cpu" or self.config.yield_quiet_s <= 0:
+            return None
+        return TrainingYield(self.foreground, self.config.yield_quiet_s, self.config.yield_max_pause_s)
 
     def _prepare_train_config(self, train_config: TrainConfig) -> TrainConfig:
         """Pin "auto" to the scheduler's device and leave a core free on the CPU."""
