@@ -17,6 +17,7 @@ the dashboard's own knobs live in a separate, optional TOML file read with
 | instructor token         | VIT_CLASSROOM_ADMIN_TOKEN   | (environment only: it is secret) |
 | allowed data folders     | VIT_CLASSROOM_DATA_ROOTS    | (see vitcore.data.roots)         |
 | page animations          | VIT_CLASSROOM_ANIMATIONS    | [display] animations             |
+| CPU training pauses for pictures | VIT_CLASSROOM_TRAINING_YIELD_S | (environment only; seconds, 0 = off) |
 """
 
 from __future__ import annotations

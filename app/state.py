@@ -50,18 +50,23 @@ def get_scheduler():
     """The server's one JobScheduler: every training start (Train, Resume, Home) goes through it.
 
     Its limits come from app.server_config (env VIT_CLASSROOM_MAX_JOBS / VIT_CLASSROOM_ADMIN_TOKEN,
-    else .streamlit/vit_classroom.toml, else 1 run per GPU or 1 on the CPU).
+    else .streamlit/vit_classroom.toml, else 1 run per GPU or 1 on the CPU); VIT_CLASSROOM_TRAINING_YIELD_S
+    sets how long a CPU run waits after students' pictures (its `foreground`, see vitcore.train.foreground).
     """
     config = scheduler_config(os.environ)
-    return _scheduler_for(str(runs_root().resolve()), str(get_device()), config.max_jobs, config.admin_token)
+    return _scheduler_for(
+        str(runs_root().resolve()), str(get_device()), config.max_jobs, config.admin_token, config.yield_quiet_s
+    )
 
 
 @st.cache_resource(show_spinner=False)
-def _scheduler_for(root_text: str, device_text: str, max_jobs: int | None, admin_token: str | None):
+def _scheduler_for(root_text: str, device_text: str, max_jobs: int | None, admin_token: str | None, yield_quiet_s: float):
     from vitcore.train.scheduler import JobScheduler, SchedulerConfig
 
     scheduler = JobScheduler(
-        _run_store_for(root_text), SchedulerConfig(max_jobs=max_jobs, admin_token=admin_token), torch.device(device_text)
+        _run_store_for(root_text),
+        SchedulerConfig(max_jobs=max_jobs, admin_token=admin_token, yield_quiet_s=yield_quiet_s),
+        torch.device(device_text),
     )
     # When the server exits, stop every run (each saves a checkpoint first) and mark queued runs
     # "interrupted" BEFORE Python waits for the (non-daemon) training threads; resume them later.

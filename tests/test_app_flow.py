@@ -91,10 +91,15 @@ def test_attention_page_explains_a_validation_image(trained):
     assert "attention on the object" in [metric.label for metric in at.metric]  # synthetic masks -> localization score
     chance = {metric.label: metric.value for metric in at.metric}["chance (object's area)"]
     assert 0 < int(chance.rstrip("%")) < 100
-    probability_bars = at.get("progress")
-    assert len(probability_bars) == 5  # one bar per class of the synthetic set
-    shares = [float(bar.proto.value) for bar in probability_bars]
+    tables = [item.value for item in at.markdown if item.value.startswith("| class | probability |")]
+    assert len(tables) == 1  # the softmax output, one markdown table
+    rows = [line for line in tables[0].splitlines() if line.startswith("| ") and "%" in line]
+    assert len(rows) == 5  # one row per class of the synthetic set
+    shares = [float(row.split("|")[2].strip().rstrip("%")) for row in rows]
     assert shares == sorted(shares, reverse=True)  # most likely first
+    assert abs(sum(shares) - 100.0) < 0.5
+    predicted = next(text for text in subheaders if text.startswith("Prediction: ")).removeprefix("Prediction: ")
+    assert rows[0].split("|")[1].strip() == predicted
     assert len(at.get("plotly_chart")) == 0  # the layers x heads section starts folded
     at.slider(key="attention_val_index").set_value(3).run()
     at.slider(key="attention_opacity").set_value(0.8).run()
@@ -123,6 +128,30 @@ def test_attention_page_handles_good_and_bad_uploads(trained):
         assert len(at.error) == 1, case
         assert at.error[0].value and "Traceback" not in at.error[0].value
         assert at.radio(key="attention_source").value == "upload your own"  # page stays usable
+
+
+def test_a_training_run_would_pause_while_the_attention_page_answers(trained, monkeypatch):
+    """The prediction runs inside the scheduler's foreground.running(), and the mark ends with the answer."""
+    from app import run_tools, state
+
+    seen = []  # (the server's ForegroundActivity, its quiet time) at each prediction
+    real_predict = run_tools.predict
+
+    def watched_predict(*args):
+        activity = state.get_scheduler().foreground
+        seen.append((activity, activity.seconds_quiet()))
+        return real_predict(*args)
+
+    monkeypatch.setattr(run_tools, "predict", watched_predict)
+    at = trained["at"]
+    at.switch_page("views/attention.py").run()
+    at.radio(key="attention_source").set_value("upload your own").run()
+    at.file_uploader(key="attention_upload").set_value(("pause-for-me.jpg", jpeg_bytes(size=(61, 43)), "image/jpeg")).run()
+    assert_clean(at)
+    assert len(seen) == 1
+    activity, quiet_while_predicting = seen[0]
+    assert quiet_while_predicting == 0.0  # a CPU trainer would be holding still right now
+    assert 0.0 < activity.seconds_quiet() < 60.0  # the page is done: the mark has ended (and recently)
 
 
 def test_attention_page_runs_the_model_once_per_picture(trained, monkeypatch):

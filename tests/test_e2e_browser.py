@@ -307,8 +307,12 @@ def test_classroom_flow_in_a_real_browser(server, page, tmp_path):
         )
         expect(page.get_by_role("heading", name=re.compile(r"^Prediction: "))).to_be_visible()
         expect(page.get_by_text("your upload")).to_be_visible()
-        # one probability bar per class; then unfold the layers x heads section: grid, token matrix and rollout
-        expect(page.locator('[data-testid="stProgress"]')).to_have_count(5, timeout=PAGE_TIMEOUT_MS)
+        # one probability row per class, the predicted class first; then unfold the layers x heads section:
+        # grid, token matrix and rollout
+        probability_rows = page.locator('[data-testid="stMarkdown"] table tbody tr')
+        expect(probability_rows).to_have_count(5, timeout=PAGE_TIMEOUT_MS)
+        predicted = page.get_by_role("heading", name=re.compile(r"^Prediction: ")).inner_text().removeprefix("Prediction: ")
+        assert probability_rows.first.locator("td").first.inner_text().strip() == predicted.strip()
         wait_until_idle(page)
         page.get_by_text("Show every layer and head").click()
         page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=PAGE_TIMEOUT_MS)

@@ -2,12 +2,15 @@
 
 Built to stay cheap with a whole class on one server (measured with bench/load.py): the prediction is
 cached per (run, picture) and runs on one thread, uploads are shown and overlaid at most 480 px wide,
-the probabilities are plain progress bars, and the page is three nested fragments:
+the answer is few elements (the probabilities are one markdown table, explanations ride along as image
+captions), and the page is three nested fragments:
 - everything below the run picker (picture choice, upload, prediction) is one fragment, so an upload
   reruns only that part: the server skips the run list and model lookup, and the browser redraws
   only those elements;
 - inside it, the overlay and its opacity slider (moving the slider only re-blends the picture);
 - and the layers x heads section behind a toggle that starts off (its pickers rerun only it).
+While a picture is answered (and for a moment after), a CPU training run in the same server pauses between
+steps, so a class uploading at once does not share the cores with the trainer.
 The picture, overlay and probabilities come first in the script, so they reach the browser first.
 """
 
@@ -26,6 +29,11 @@ from vitcore.errors import RunError, VitcoreError
 
 PREDICTION_CACHE_ENTRIES = 256  # predictions kept for all sessions together (each ~50 kB: attention maps + input pixels)
 SHOW_EVERY_HEAD_DEFAULT = False  # the layers x heads section starts folded: three charts per student cost a full class seconds
+PROBABILITY_BAR_CELLS = 20  # characters in each probability bar (one per 5 %)
+OVERLAY_CAPTION = (
+    "Bright = the patches the classifier token draws most from. Rollout multiplies the attention of all layers "
+    "(plus the residual path), so it shows which input patches finally reach the CLS token."
+)
 DISPLAY_MAX_SIDE = 480  # uploads are shown (and overlaid) at most this many pixels per side: the column is narrower
 
 
@@ -63,24 +71,44 @@ def decoded_upload(payload: bytes, name: str, digest: str) -> tuple[Image.Image,
     return picture, display
 
 
+def probability_table(probabilities, class_names) -> str:
+    """The softmax output as one markdown table, most likely class first, with a bar drawn in text.
+
+    One element instead of one progress bar per class: when a whole class uploads at once, every
+    element of the answer is drawn again in every student's browser.
+    """
+    rows = ["| class | probability | |", "|---|---:|---|"]
+    for class_index in np.argsort(probabilities)[::-1]:  # most likely first
+        probability = float(probabilities[class_index])
+        filled = int(round(probability * PROBABILITY_BAR_CELLS))
+        bar = "█" * filled + "░" * (PROBABILITY_BAR_CELLS - filled)
+        rows.append(f"| {class_names[class_index]} | {probability:.1%} | `{bar}` |")
+    rows.append("")
+    rows.append(
+        ":small[:gray[Softmax probabilities of the final layer, most likely first. A confident wrong answer is as "
+        "informative as a right one.]]"
+    )
+    return "\n".join(rows)
+
+
 @st.fragment
 def overlay_panel(picture: Image.Image, maps) -> None:
     """Overlay + its controls: moving the opacity slider reruns only this function (re-blend, no model run)."""
     opacity = st.slider("overlay opacity", 0.0, 1.0, 0.5, 0.05, key="attention_opacity")
     heat_source = st.radio("heat map", ["rollout", "last layer (mean of heads)"], horizontal=True, key="attention_heat")
     heat = maps.rollout if heat_source == "rollout" else maps.layer_mean(-1)  # (g, g)
-    st.image(run_tools.overlay(picture, heat, opacity), width="stretch", output_format="JPEG")
+    st.image(run_tools.overlay(picture, heat, opacity), width="stretch", output_format="JPEG", caption=OVERLAY_CAPTION)
 
 
 @st.fragment
 def every_layer_and_head(maps) -> None:
     """The heavy lower section; its toggle and layer/head pickers rerun only this function."""
-    st.subheader("Every layer and head: where does the CLS token look?")
+    st.markdown(
+        "#### Every layer and head: where does the CLS token look?\n"
+        ":small[:gray[Switch it on to see all 4×4 attention maps of every layer and head, one head's full token × token "
+        "matrix and the rollout. It starts folded so that a whole class uploading at once gets answers fast.]]"
+    )  # heading and explanation in one element: every upload redraws this section in each student's browser
     if not st.toggle("Show every layer and head", value=SHOW_EVERY_HEAD_DEFAULT, key="attention_show_all"):
-        st.caption(
-            "Switch it on to see all 4×4 attention maps of every layer and head, one head's full token × token matrix "
-            "and the rollout. It starts folded so that a whole class uploading at once gets answers fast."
-        )
         return
     st.caption(
         "Row = layer (L1 is closest to the pixels), column = head. Each small 4×4 tile is the CLS token's attention "
@@ -119,8 +147,15 @@ def picture_and_prediction(run_id, info, model, class_names, image_size, device)
 
     A whole class uploads at the same moment; rerunning only this part (not the title, the run list and the
     model lookup above) saves the server a script run's worth of work per student, and each browser redraws
-    only these elements instead of the whole page.
+    only these elements instead of the whole page. While it runs, and shortly after, a CPU training run pauses
+    between steps (vitcore.train.foreground), so the class's answers do not share the cores with the trainer.
     """
+    with state.get_scheduler().foreground.running():
+        show_picture_and_prediction(run_id, info, model, class_names, image_size, device)
+
+
+def show_picture_and_prediction(run_id, info, model, class_names, image_size, device) -> None:
+    """The body of picture_and_prediction."""
     choice = st.radio("Picture", ["validation image", "upload your own"], horizontal=True, key="attention_source")
     picture: Image.Image | None = None
     display_picture: Image.Image | None = None  # what the page shows: the picture itself, or a smaller copy of an upload
@@ -173,24 +208,15 @@ def picture_and_prediction(run_id, info, model, class_names, image_size, device)
     left, middle, right = st.columns([1, 1, 1.3])
     with left:
         st.subheader("The picture")
-        st.image(display_picture, width="stretch", output_format="JPEG", caption=f"true class: {true_label}" if true_label else "your upload")
-        st.caption(f"The model sees it resized to {image_size}×{image_size} pixels, as during training.")
+        shown_as = f"true class: {true_label}" if true_label else "your upload"
+        st.image(display_picture, width="stretch", output_format="JPEG",
+                 caption=f"{shown_as} · the model sees it resized to {image_size}×{image_size} pixels, as during training")
     with middle:
         st.subheader("Attention on the picture")
         overlay_panel(display_picture, maps)
-        st.caption(
-            "Bright = the patches the classifier token draws most from. Rollout multiplies the attention of all layers "
-            "(plus the residual path), so it shows which *input* patches finally reach the CLS token."
-        )
     with right:
         st.subheader(f"Prediction: {prediction.predicted}")
-        for class_index in np.argsort(prediction.probabilities)[::-1]:  # most likely first
-            probability = float(prediction.probabilities[class_index])
-            st.progress(probability, text=f"{class_names[class_index]} · {probability:.1%}")
-        st.caption(
-            "Softmax probabilities of the final layer, most likely first. A confident wrong answer is as informative "
-            "as a right one."
-        )
+        st.markdown(probability_table(prediction.probabilities, class_names))
         if mask is not None:
             score = run_tools.localization(maps.rollout, mask)
             metric_left, metric_right = st.columns(2)
