@@ -207,7 +207,9 @@ def cpu_used_between(before: dict[int, tuple[str, float]], after: dict[int, tupl
     """CPU seconds each group used between two `cpu_seconds_per_process` readings.
 
     Processes alive at both count their difference, new ones all of their time; processes that ended in
-    between are missing (a lower bound), which is why the second reading is taken before tabs close.
+    between are missing (a lower bound), which is why `after` merges a reading taken by every session just
+    before its tab closes (an earlier version read only when the last session finished, and lost the CPU of
+    every tab that had closed by then).
     """
     totals = {"server": 0.0, "chromium": 0.0, "other": 0.0}
     for pid, (group, seconds) in after.items():
@@ -489,10 +491,12 @@ async def drive_browser(config: LoadConfig, url: str, run_id: str, runs_root: Pa
                 def mark_release() -> None:
                     at_release.update(cpu=cpu_seconds_per_process(sampler.root_pid), time=time.monotonic(), done=0)
 
-                def mark_upload_done() -> None:  # the last session to finish takes the second CPU reading
+                def mark_upload_done() -> None:  # every session reads the CPU before its tab closes; the last one ends the phase
+                    seen = at_release.setdefault("cpu_seen", {})  # pid -> latest reading (tabs that close keep theirs)
+                    seen.update(cpu_seconds_per_process(sampler.root_pid))
                     at_release["done"] = at_release.get("done", 0) + 1
                     if at_release["done"] == count and "cpu" in at_release:
-                        at_release.update(cpu_after=cpu_seconds_per_process(sampler.root_pid), time_after=time.monotonic())
+                        at_release.update(cpu_after=dict(seen), time_after=time.monotonic())
 
                 started = time.monotonic()
                 try:

@@ -130,6 +130,15 @@ def test_attention_page_handles_good_and_bad_uploads(trained):
         assert at.radio(key="attention_source").value == "upload your own"  # page stays usable
 
 
+def upload_on_the_attention_page(at, name: str, size: tuple[int, int]):
+    """Open Attention, choose "upload your own" and upload a JPEG of `size`; the page must come out clean."""
+    at.switch_page("views/attention.py").run()
+    at.radio(key="attention_source").set_value("upload your own").run()
+    at.file_uploader(key="attention_upload").set_value((name, jpeg_bytes(size=size), "image/jpeg")).run()
+    assert_clean(at)
+    return at
+
+
 def test_a_training_run_would_pause_while_the_attention_page_answers(trained, monkeypatch):
     """The prediction runs inside the scheduler's foreground.running(), and the mark ends with the answer."""
     from app import run_tools, state
@@ -143,11 +152,7 @@ def test_a_training_run_would_pause_while_the_attention_page_answers(trained, mo
         return real_predict(*args)
 
     monkeypatch.setattr(run_tools, "predict", watched_predict)
-    at = trained["at"]
-    at.switch_page("views/attention.py").run()
-    at.radio(key="attention_source").set_value("upload your own").run()
-    at.file_uploader(key="attention_upload").set_value(("pause-for-me.jpg", jpeg_bytes(size=(61, 43)), "image/jpeg")).run()
-    assert_clean(at)
+    upload_on_the_attention_page(trained["at"], "pause-for-me.jpg", size=(61, 43))
     assert len(seen) == 1
     activity, quiet_while_predicting = seen[0]
     assert quiet_while_predicting == 0.0  # a CPU trainer would be holding still right now
@@ -161,14 +166,10 @@ def test_attention_page_runs_the_model_once_per_picture(trained, monkeypatch):
     calls = []
     real_predict = run_tools.predict
     monkeypatch.setattr(run_tools, "predict", lambda *args: calls.append(1) or real_predict(*args))
-    at = trained["at"]
-    at.switch_page("views/attention.py").run()
-    at.radio(key="attention_source").set_value("upload your own").run()
-    at.file_uploader(key="attention_upload").set_value(("cache-me.jpg", jpeg_bytes(size=(57, 41)), "image/jpeg")).run()
-    assert_clean(at)
+    at = upload_on_the_attention_page(trained["at"], "cache-me.jpg", size=(57, 41))
     assert len(calls) == 1
     at.toggle(key="attention_show_all").set_value(False).run()  # the shared session may have unfolded it before
-    assert len(at.get("plotly_chart")) == 0  # folded: only the overlay and the probability bars
+    assert len(at.get("plotly_chart")) == 0  # folded: only the overlay and the probability table
     at.toggle(key="attention_show_all").set_value(True).run()
     assert len(at.get("plotly_chart")) == 3  # layers x heads grid, token matrix, rollout
     at.slider(key="attention_opacity").set_value(0.2).run()
