@@ -164,6 +164,7 @@ def test_a_scheduled_cpu_run_holds_still_while_a_picture_is_answered(tmp_path):
         assert during <= 1  # at most the step that was already under way
         time.sleep(0.3 + 0.5)  # quiet for longer than yield_quiet_s: training goes on
         assert models[0].training_calls > at_start + during
+        assert scheduler.snapshot(run_id).paused_s >= 0.9  # the pause is counted (the Train page's progress line)
         assert scheduler.snapshot(run_id).status == "running"
         scheduler.stop(run_id, requester="teacher")
     finally:

@@ -4,9 +4,9 @@ A classroom server trains INSIDE the dashboard's process. When the instructor sa
 "now upload a photo", thirty predictions arrive within a second. The training thread
 already runs at a lower priority (vitcore.train.priority), but that only works where
 the OS honours per-thread nice values (Linux, not macOS or Windows), and only against
-threads of the same scheduling group: on Linux every terminal session is its own group,
-so a trainer started from one terminal still takes a full share of the cores against
-everything started elsewhere.
+threads of the same scheduling group: where Linux groups processes by session
+(`kernel.sched_autogroup_enabled = 1`), a server started from its own terminal gets
+half the cores against everything else, and its nice trainer may use all of that half.
 
 So the trainer also yields by itself, between two optimizer steps:
 
@@ -89,7 +89,7 @@ class TrainingYield:
         self._sleep = sleep
         self._credit_s = self.credit_cap_s  # seconds of pausing this run may still spend (starts full)
         self._last_return: float | None = None  # clock time before_step last returned (training since then)
-        self.paused_s_total = 0.0  # all seconds this run spent waiting, for the status line
+        self.paused_s_total = 0.0  # all seconds this run spent waiting (what the trainer gave up)
 
     def before_step(self, stop_requested: Callable[[], bool] = lambda: False) -> float:
         """Wait while interactive work is recent (bounded as above); return the seconds waited."""

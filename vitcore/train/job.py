@@ -54,6 +54,7 @@ class JobSnapshot:
     epoch_history: tuple[dict, ...]  # one dict per finished epoch (train/val loss and acc...)
     is_alive: bool  # whether the worker thread is still running
     result: FitResult | None  # set once fit has returned
+    paused_s: float = 0.0  # seconds this run paused between steps for students' pictures (vitcore.train.foreground)
 
 
 class _Progress:
@@ -73,6 +74,7 @@ class _Progress:
         self.iterations = deque(maxlen=ITERATION_HISTORY_LIMIT)  # (global_step, loss, acc, lr)
         self.epoch_history = []  # finished epochs
         self.result = None  # FitResult when done
+        self.paused_s = 0.0  # seconds spent pausing for students' pictures
 
 
 def _model_config_dict(model_config) -> dict:
@@ -229,7 +231,10 @@ class TrainingJob:
             self._progress.result = result
 
     def _yield_to_foreground(self) -> None:
-        self.step_yield.before_step(self._stop_event.is_set)  # a stop request ends the pause at once
+        paused = self.step_yield.before_step(self._stop_event.is_set)  # a stop request ends the pause at once
+        if paused > 0:
+            with self._lock:
+                self._progress.paused_s += paused
 
     def _on_event(self, event: dict) -> None:
         with self._lock:
@@ -285,4 +290,5 @@ class TrainingJob:
                 epoch_history=tuple(dict(record) for record in progress.epoch_history),
                 is_alive=self.is_alive(),
                 result=None if progress.result is None else dataclasses.replace(progress.result),
+                paused_s=progress.paused_s,
             )
