@@ -81,7 +81,7 @@ class SchedulerConfig:
     training_nice: int = 10  # CPU runs: nice increment of the training thread, so page scripts get the cores first
     max_active_per_owner: int = 3  # queued + training runs one session may have at once (None-owner jobs: no limit)
     yield_quiet_s: float = 1.5  # CPU runs pause between steps until no student prediction has run for this long (0 = never)
-    yield_max_pause_s: float = 4.0  # longest single pause; afterwards the run trains at least as long as it paused
+    yield_max_pause_s: float = 4.0  # longest single pause, then at least one step; each second trained earns a second of pause
 
     def __post_init__(self) -> None:
         for name in ("max_concurrent_cpu", "max_concurrent_per_gpu", "max_active_per_owner"):
