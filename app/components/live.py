@@ -24,8 +24,8 @@ def snapshot_iterations(snapshot) -> pd.DataFrame:
     )
 
 
-def progress_line(label: str, snapshot) -> None:
-    """One progress bar: 'label · epoch 2/10 · step 13/40 · ETA 1 min 5 s'."""
+def progress_text(label: str, snapshot) -> str:
+    """'label · running · epoch 2/10 · step 13/40 · ETA 1 min 5 s' (and the pause for pictures, when there was one)."""
     parts = [label, snapshot.status]
     if snapshot.epoch:
         parts.append(f"epoch {snapshot.epoch}/{snapshot.epochs_total}")
@@ -37,4 +37,9 @@ def progress_line(label: str, snapshot) -> None:
         parts.append(f"paused {format_seconds(snapshot.paused_s)} for students' pictures")
     if snapshot.status in ("finished", "failed", "stopped") and snapshot.message:
         parts.append(snapshot.message)
-    st.progress(float(snapshot.fraction_done), text=" · ".join(parts))
+    return " · ".join(parts)
+
+
+def progress_line(label: str, snapshot) -> None:
+    """One progress bar with progress_text as its label."""
+    st.progress(float(snapshot.fraction_done), text=progress_text(label, snapshot))
