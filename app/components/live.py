@@ -33,7 +33,7 @@ def progress_text(label: str, snapshot) -> str:
         parts.append(f"step {snapshot.step}/{snapshot.steps_per_epoch}")
     if snapshot.status == "running" and snapshot.eta_s is not None:
         parts.append(f"ETA {format_seconds(snapshot.eta_s)}")
-    if getattr(snapshot, "paused_s", 0.0) >= 1.0:  # CPU runs wait while students' pictures are answered
+    if snapshot.paused_s >= 1.0:  # CPU runs wait while students' pictures are answered
         parts.append(f"paused {format_seconds(snapshot.paused_s)} for students' pictures")
     if snapshot.status in ("finished", "failed", "stopped") and snapshot.message:
         parts.append(snapshot.message)

@@ -142,7 +142,7 @@ def every_layer_and_head(maps) -> None:
 
 
 @st.fragment
-def picture_and_prediction(run_id, info, model, class_names, image_size, device) -> None:
+def picture_and_prediction(run_id, info, model, class_names, image_size, device, foreground) -> None:
     """Picture choice, upload, prediction, overlay and probabilities: a fragment, so an upload reruns only this.
 
     A whole class uploads at the same moment; rerunning only this part (not the title, the run list and the
@@ -150,7 +150,7 @@ def picture_and_prediction(run_id, info, model, class_names, image_size, device)
     only these elements instead of the whole page. While it runs, and shortly after, a CPU training run pauses
     between steps (vitcore.train.foreground), so the class's answers do not share the cores with the trainer.
     """
-    with state.get_scheduler().foreground.running():
+    with foreground.running():  # the server's ForegroundActivity, looked up once per page run
         show_picture_and_prediction(run_id, info, model, class_names, image_size, device)
 
 
@@ -274,4 +274,4 @@ image_size = int(getattr(model_config, "image_size", 64))
 st.caption(f"Run `{run_id}` · {info.description} · status **{info.status}** · classes: {', '.join(class_names)}")
 
 
-picture_and_prediction(run_id, info, model, class_names, image_size, device)
+picture_and_prediction(run_id, info, model, class_names, image_size, device, state.get_scheduler().foreground)
