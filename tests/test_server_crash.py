@@ -35,11 +35,12 @@ from vitcore.runs.checkpoint import load_model_from_run
 from vitcore.runs.store import RunStore
 
 SYNTH_PER_CLASS = 20  # training images per synthetic class (val gets a third): 100 train / 30 val images
-TOTAL_EPOCHS = 8  # long enough to still be training when killed after the first epoch, short enough to finish after resume
+TOTAL_EPOCHS = 12  # long enough to still be training when killed after the first epoch, short enough to finish after resume
 TRAIN_OVERRIDES = {
     "epochs": TOTAL_EPOCHS,  # many short epochs: a checkpoint + a metrics line every epoch
     "batch_size": 16,  # small steps
     "max_train_batches_per_epoch": 2,  # two steps per epoch: about a second per epoch on a loaded 2-core machine
+    "min_seconds_per_step": 0.3,  # demo pace: the resumed run lasts >= 6 s on any machine, so the page (every 1.5 s) sees it run
     "eval_batch_size": 64,  # small validation batches
     "num_threads": 1,  # leave the other core to the browser
 }
