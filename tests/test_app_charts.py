@@ -97,3 +97,19 @@ def test_train_page_clamps_out_of_range_defaults(app_env, monkeypatch, overrides
     for key, value in expected.items():
         assert at.number_input(key=key).value == value
     assert any("allowed range" in item.value for item in at.caption)
+
+
+@pytest.mark.parametrize("last_epoch, most_ticks", [(1, 1), (12, 12), (55, 12), (500, 12), (20_000, 12)])
+def test_epoch_chart_labels_at_most_a_dozen_epochs_however_long_the_run(last_epoch, most_ticks):
+    # Plotly measures every tick label on each redraw; one label per epoch made a watching tab's work
+    # grow with every epoch of a long run (the live view redraws every 1.5 s).
+    import pandas as pd
+
+    epochs = pd.DataFrame({"epoch": np.arange(1, last_epoch + 1), "train_acc": 0.5, "val_acc": 0.4})
+    figure = charts.epoch_accuracy({"run": epochs})
+    axis = figure.layout.xaxis
+    labelled = [tick for tick in np.arange(axis.tick0, last_epoch + 1, axis.dtick) if 1 <= tick <= last_epoch]
+    assert 1 <= len(labelled) <= most_ticks, f"{len(labelled)} labelled epochs for a {last_epoch}-epoch run"
+    assert axis.dtick == int(axis.dtick) and str(int(axis.dtick)).rstrip("0") in ("1", "2", "5"), "a round step: 1, 2, 5, 10, 20, ..."
+    if last_epoch <= charts.MAX_EPOCH_TICKS:
+        assert axis.dtick == 1, "short runs label every epoch"

@@ -91,6 +91,20 @@ def iteration_curves(iterations_by_run: dict[str, pd.DataFrame], smooth: int = 1
     return _layout(figure, height=400)
 
 
+MAX_EPOCH_TICKS = 12  # at most about this many labelled epochs on an x axis
+
+
+def epoch_tick_step(last_epoch: int) -> int:
+    """Epochs between two labelled ticks: every epoch for short runs, then 2, 5, 10, 20, 50, ... apart.
+
+    One label per epoch looks fine for 12 epochs, but plotly measures every tick label's size each time
+    it draws, so a 500-epoch run redrawn every 1.5 s by the live view made a watching tab's work grow
+    with each epoch (bench/load.py: the teacher's Train tab reached a whole core within minutes).
+    """
+    steps = sorted(step * scale for step in (1, 2, 5) for scale in (1, 10, 100, 1000, 10_000))
+    return next((step for step in steps if last_epoch / step <= MAX_EPOCH_TICKS), steps[-1])
+
+
 def epoch_accuracy(epochs_by_run: dict[str, pd.DataFrame]) -> go.Figure:
     """Per-epoch train (dashed) vs val (solid) accuracy: the gap between them is overfitting."""
     figure = go.Figure()
@@ -112,7 +126,8 @@ def epoch_accuracy(epochs_by_run: dict[str, pd.DataFrame]) -> go.Figure:
                     line=dict(color=colour),
                 )
             )
-    figure.update_xaxes(title_text="epoch", dtick=1)
+    last_epoch = max((int(frame["epoch"].max()) for frame in epochs_by_run.values() if not frame.empty), default=1)
+    figure.update_xaxes(title_text="epoch", tick0=0, dtick=epoch_tick_step(last_epoch))
     figure.update_yaxes(title_text="accuracy", range=[0, 1])
     return _layout(figure, "train vs val accuracy per epoch", height=420)
 
