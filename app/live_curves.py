@@ -21,6 +21,7 @@ from app.components.live import snapshot_iterations
 REFRESH_S = 1.5  # the Train page's live view redraws itself this often
 SHARE_S = 1.0  # sessions watching one run within this many seconds share one read and one pair of figures
 SMOOTHING_STEPS = 5  # the loss curve is a moving average over this many steps
+MAX_CURVE_POINTS = 400  # the per-iteration curve is averaged down to at most this many points per trace
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class LiveCurves:
     status: dict  # status.json
     planned_epochs: int  # epochs in the run's recipe
     iterations: pd.DataFrame  # per-step curve: saved on disk plus the fresher live points
+    steps_per_point: int  # training steps averaged into each drawn point of the iteration curve (1 = every step)
     iteration_figure: object | None  # plotly figure of `iterations` (None while there are none)
     epoch_figure: object | None  # plotly figure of `epochs` (None while there are none)
 
@@ -46,16 +48,32 @@ def iteration_curve(run, activity) -> pd.DataFrame:
     return fresher if on_disk.empty else pd.concat([on_disk, fresher], ignore_index=True)
 
 
+def thin_curve(iterations: pd.DataFrame, max_points: int) -> tuple[pd.DataFrame, int]:
+    """Average consecutive steps so at most `max_points` rows remain; returns (rows, steps per row).
+
+    A chart a few hundred pixels wide cannot show more points than it has pixels, yet every point is
+    sent to every watching tab and redrawn there every 1.5 s: a long run (thousands of steps) made each
+    redraw slower step by step. Averaging keeps the curve's shape and bounds that work.
+    """
+    steps_per_point = max(1, -(-len(iterations) // max_points))  # ceiling division
+    if steps_per_point == 1:
+        return iterations, 1
+    bucket = pd.RangeIndex(len(iterations)) // steps_per_point  # (rows,) bucket number of each step
+    return iterations.groupby(bucket).mean().reset_index(drop=True), steps_per_point
+
+
 def build_live_curves(run, activity) -> LiveCurves:
     """Read `run`'s files and build its two figures (what every redraw of every tab did before the sharing)."""
     epochs = run_tools.epoch_frame(run.read_metrics())
-    iterations = iteration_curve(run, activity)
+    iterations, steps_per_point = thin_curve(iteration_curve(run, activity), MAX_CURVE_POINTS)
+    smoothing = max(1, -(-SMOOTHING_STEPS // steps_per_point))  # still about SMOOTHING_STEPS steps (or one point)
     return LiveCurves(
         epochs=epochs,
         status=run.status(),
         planned_epochs=max(int(run.config().get("train_config", {}).get("epochs", 1) or 1), 1),
         iterations=iterations,
-        iteration_figure=None if iterations.empty else charts.iteration_curves({run.id: iterations}, smooth=SMOOTHING_STEPS),
+        steps_per_point=steps_per_point,
+        iteration_figure=None if iterations.empty else charts.iteration_curves({run.id: iterations}, smooth=smoothing),
         epoch_figure=None if epochs.empty else charts.epoch_accuracy({run.id: epochs}),
     )
 

@@ -10,6 +10,7 @@ import json
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
@@ -367,3 +368,33 @@ def test_watchers_of_one_run_share_one_build_of_its_curves_per_second(server_env
         live_curves.shared_live_curves(run_id, "idle", None)
     with pytest.raises(RunError, match="config"):
         live_curves.shared_live_curves(run_id, "idle", None)
+
+
+def test_a_long_runs_iteration_curve_is_averaged_to_a_bounded_number_of_points(server_env):
+    """Every point is sent to every watching tab every 1.5 s: a 500-epoch run must not send 30,000 of them."""
+    from app import live_curves
+
+    steps = np.arange(1_000)
+    curve = pd.DataFrame({"progress": steps / 10, "loss": 2.0 - steps / 1_000, "running_acc": steps / 1_000})
+    thinned, steps_per_point = live_curves.thin_curve(curve, max_points=300)
+    assert steps_per_point == 4 and len(thinned) == 250  # ceil(1000 / 300) steps per point
+    np.testing.assert_allclose(thinned["loss"].to_numpy(), curve["loss"].to_numpy().reshape(250, 4).mean(axis=1))
+    assert thinned["progress"].is_monotonic_increasing
+    short, one = live_curves.thin_curve(curve.head(300), max_points=300)
+    assert one == 1 and short.equals(curve.head(300))  # short runs keep every step
+
+    store = server_env["store"]
+    run_id = make_vit_run(store, "vit-long", ["a", "b", "c", "d", "e"])
+    steps_per_epoch = 59
+    total_steps = 20 * steps_per_epoch
+    store.get(run_id).append_iterations([
+        {"type": "iteration", "global_step": step, "epoch": step // steps_per_epoch + 1, "step": step % steps_per_epoch + 1,
+         "steps_per_epoch": steps_per_epoch, "loss": 1.0 + (step % 7) / 10, "running_acc": 0.5}
+        for step in range(total_steps)
+    ])
+    curves = live_curves.build_live_curves(store.get(run_id), None)
+    assert curves.steps_per_point == -(-total_steps // live_curves.MAX_CURVE_POINTS)
+    assert len(curves.iterations) <= live_curves.MAX_CURVE_POINTS
+    drawn = [len(trace.x) for trace in curves.iteration_figure.data]
+    assert drawn and max(drawn) <= live_curves.MAX_CURVE_POINTS, drawn
+    assert curves.iterations["progress"].iloc[-1] == pytest.approx(20.0, abs=curves.steps_per_point / steps_per_epoch)

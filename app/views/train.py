@@ -256,7 +256,8 @@ def live_view(run_id: str) -> None:
             st.caption("The per-iteration loss appears after the first training steps (it is saved with the run).")
         else:
             st.plotly_chart(curves.iteration_figure, key=f"train_iter_{run_id}")
-            st.caption("Loss should fall and running accuracy rise; noisy curves are normal with small batches.")
+            averaged = f" Each point averages {curves.steps_per_point} steps." if curves.steps_per_point > 1 else ""
+            st.caption(f"Loss should fall and running accuracy rise; noisy curves are normal with small batches.{averaged}")
     with chart_right:
         if curves.epoch_figure is None:
             st.caption("Per-epoch train and validation accuracy appear after the first epoch.")
