@@ -22,7 +22,9 @@ exception boxes, uncaught JavaScript errors). Server RSS (VmRSS of the server an
 from /proc) is sampled every 0.5 s; the peak per round is reported. For the upload phase of each round
 (common upload moment -> last overlay shown) the CPU seconds used by the server, by Chromium and by
 everything else are read from /proc (`upload_phase_cpu_s`): on this machine the browsers share the
-server's cores, and this says who used them.
+server's cores, and this says who used them. The same entry holds the training steps taken in the
+phase and the teacher's Train tab's own main-thread seconds (Chrome DevTools' Performance metrics),
+since that tab redraws its live charts throughout.
 
 Run from the repository root:
     .venv/bin/python bench/load.py                      # N = 5, 10, 20
@@ -429,6 +431,12 @@ def percentile(values: list[float], fraction: float) -> float | None:
     return float(ordered[min(rank, len(ordered)) - 1])
 
 
+async def main_thread_seconds(devtools) -> float:
+    """Seconds the tab's renderer main thread has worked so far (Chrome DevTools' Performance.getMetrics TaskDuration)."""
+    metrics = (await devtools.send("Performance.getMetrics"))["metrics"]
+    return next(metric["value"] for metric in metrics if metric["name"] == "TaskDuration")
+
+
 def training_steps(runs_root: Path, run_id: str | None) -> int:
     """Per-step records the server's training run has written so far (iterations.jsonl lines)."""
     if run_id is None:
@@ -464,11 +472,14 @@ async def drive_browser(config: LoadConfig, url: str, run_id: str, runs_root: Pa
     async with async_playwright() as playwright:
         browser = await launch_chromium(playwright, chromium)
         teacher = None
+        teacher_metrics = None  # DevTools session of the teacher's Train tab (None without training)
         try:
             training_run = None
             if config.train_in_server:
                 log("[load] teacher starts a long ViT training run on the Train page")
                 teacher = await asyncio.wait_for(start_long_training(browser, url, 120_000), 150)
+                teacher_metrics = await teacher.new_cdp_session(teacher.pages[0])  # Chrome DevTools: the tab's own CPU time
+                await teacher_metrics.send("Performance.enable")
                 training_run = newest_other_run(runs_root, {run_id})
                 record["training_run"] = training_run
             warm_photo = write_photo_jpeg(photos_dir / "warmup.jpg", config.photo_size, seed=10_000)
@@ -489,14 +500,20 @@ async def drive_browser(config: LoadConfig, url: str, run_id: str, runs_root: Pa
                 at_release: dict = {}  # CPU seconds per group and the time when the uploads start
 
                 def mark_release() -> None:
-                    at_release.update(cpu=cpu_seconds_per_process(sampler.root_pid), time=time.monotonic(), done=0)
+                    at_release.update(cpu=cpu_seconds_per_process(sampler.root_pid), time=time.monotonic(), done=0,
+                                      steps=training_steps(runs_root, training_run))
+                    if teacher_metrics is not None:
+                        at_release["teacher"] = asyncio.ensure_future(main_thread_seconds(teacher_metrics))
 
                 def mark_upload_done() -> None:  # every session reads the CPU before its tab closes; the last one ends the phase
                     seen = at_release.setdefault("cpu_seen", {})  # pid -> latest reading (tabs that close keep theirs)
                     seen.update(cpu_seconds_per_process(sampler.root_pid))
                     at_release["done"] = at_release.get("done", 0) + 1
                     if at_release["done"] == count and "cpu" in at_release:
-                        at_release.update(cpu_after=dict(seen), time_after=time.monotonic())
+                        at_release.update(cpu_after=dict(seen), time_after=time.monotonic(),
+                                          steps_after=training_steps(runs_root, training_run))
+                        if teacher_metrics is not None:
+                            at_release["teacher_after"] = asyncio.ensure_future(main_thread_seconds(teacher_metrics))
 
                 started = time.monotonic()
                 try:
@@ -513,6 +530,11 @@ async def drive_browser(config: LoadConfig, url: str, run_id: str, runs_root: Pa
                 if "cpu_after" in at_release:
                     upload_cpu = cpu_used_between(at_release["cpu"], at_release["cpu_after"])
                     upload_cpu["wall_s"] = round(at_release["time_after"] - at_release["time"], 2)
+                    upload_cpu["training_steps"] = at_release["steps_after"] - at_release["steps"]
+                    if "teacher_after" in at_release:  # the teacher's live Train tab, main thread only
+                        readings = await asyncio.gather(at_release["teacher"], at_release["teacher_after"], return_exceptions=True)
+                        if not any(isinstance(reading, BaseException) for reading in readings):
+                            upload_cpu["teacher_tab_main_thread"] = round(readings[1] - readings[0], 2)
                 training_status = run_status(runs_root, training_run)
                 summary = summarise_round(count, results, sampler.take_peak(), wall_s,
                                           training_steps(runs_root, training_run) - steps_before, training_status)

@@ -94,5 +94,8 @@ def test_load_quick_prints_table_and_json_line():
     assert 0 < round_["overlay_p50_s"] == round_["overlay_p95_s"] <= round_["complete_p95_s"] < 120
     assert round_["peak_server_rss_mb"] > 100, "a streamlit server with torch loaded uses far more than 100 MB"
     assert round_["training_status_after"] == "running", "the server's training run must still be active after the round"
+    phase = round_["upload_phase_cpu_s"]
+    assert phase["wall_s"] > 0 and phase["chromium"] > 0 and phase["server"] > 0, phase
+    assert phase["training_steps"] >= 0 and phase["teacher_tab_main_thread"] >= 0, phase
     table = completed.stdout.strip().splitlines()[:-1]
     assert any(line.split()[:2] == ["1", "0"] for line in table), table
