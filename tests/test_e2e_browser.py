@@ -314,7 +314,7 @@ def test_classroom_flow_in_a_real_browser(server, page, tmp_path):
         predicted = page.get_by_role("heading", name=re.compile(r"^Prediction: ")).inner_text().removeprefix("Prediction: ")
         assert probability_rows.first.locator("td").first.inner_text().strip() == predicted.strip()
         wait_until_idle(page)
-        page.get_by_text("Show every layer and head").click()
+        page.get_by_text("Show every layer and head", exact=False).first.click()
         page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=PAGE_TIMEOUT_MS)
         wait_until_idle(page)
         assert_no_error_boxes(page, "Attention")

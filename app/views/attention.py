@@ -3,7 +3,7 @@
 Built to stay cheap with a whole class on one server (measured with bench/load.py): the prediction is
 cached per (run, picture) and runs on one thread, uploads are shown and overlaid at most 480 px wide,
 the answer is few elements (the probabilities are one markdown table, explanations ride along as image
-captions), and the page is three nested fragments:
+captions and, for the folded layers x heads section, as its toggle's tooltip), and the page is three nested fragments:
 - everything below the run picker (picture choice, upload, prediction) is one fragment, so an upload
   reruns only that part: the server skips the run list and model lookup, and the browser redraws
   only those elements;
@@ -34,6 +34,10 @@ OVERLAY_CAPTION = (
     "Bright = the patches the classifier token draws most from. Rollout multiplies the attention of all layers "
     "(plus the residual path), so it shows which input patches finally reach the CLS token."
 )
+EVERY_HEAD_HELP = (
+    "Switch it on to see all 4×4 attention maps of every layer and head, one head's full token × token matrix and "
+    "the rollout. It starts folded so that a whole class uploading at once gets answers fast."
+)  # tooltip of the "every layer and head" toggle
 DISPLAY_MAX_SIDE = 480  # uploads are shown (and overlaid) at most this many pixels per side: the column is narrower
 
 
@@ -103,12 +107,10 @@ def overlay_panel(picture: Image.Image, maps) -> None:
 @st.fragment
 def every_layer_and_head(maps) -> None:
     """The heavy lower section; its toggle and layer/head pickers rerun only this function."""
-    st.markdown(
-        "#### Every layer and head: where does the CLS token look?\n"
-        ":small[:gray[Switch it on to see all 4×4 attention maps of every layer and head, one head's full token × token "
-        "matrix and the rollout. It starts folded so that a whole class uploading at once gets answers fast.]]"
-    )  # heading and explanation in one element: every upload redraws this section in each student's browser
-    if not st.toggle("Show every layer and head", value=SHOW_EVERY_HEAD_DEFAULT, key="attention_show_all"):
+    # One element while folded (the explanation rides in the toggle's tooltip): every upload redraws this section in
+    # each student's browser, and a separate heading + text block cost a tab about a tenth of its work per answer.
+    if not st.toggle("Show every layer and head: where does the CLS token look?", value=SHOW_EVERY_HEAD_DEFAULT,
+                     key="attention_show_all", help=EVERY_HEAD_HELP):
         return
     st.caption(
         "Row = layer (L1 is closest to the pixels), column = head. Each small 4×4 tile is the CLS token's attention "
