@@ -99,6 +99,16 @@ def test_train_page_clamps_out_of_range_defaults(app_env, monkeypatch, overrides
     assert any("allowed range" in item.value for item in at.caption)
 
 
+@pytest.mark.parametrize("last_epoch", [1, 10, 55, 60, 61, 500])
+def test_epoch_chart_draws_a_dot_per_epoch_only_for_runs_a_class_can_count(last_epoch):
+    # Each marker is an SVG shape rebuilt on every live redraw: long runs are plain lines.
+    import pandas as pd
+
+    epochs = pd.DataFrame({"epoch": np.arange(1, last_epoch + 1), "train_acc": 0.5, "val_acc": 0.4})
+    modes = {trace.mode for trace in charts.epoch_accuracy({"run": epochs, "other": epochs.head(3)}).data}
+    assert modes == ({"lines+markers"} if last_epoch <= charts.MAX_MARKER_EPOCHS else {"lines"})
+
+
 @pytest.mark.parametrize("last_epoch, most_ticks", [(1, 1), (12, 12), (55, 12), (500, 12), (20_000, 12)])
 def test_epoch_chart_labels_at_most_a_dozen_epochs_however_long_the_run(last_epoch, most_ticks):
     # Plotly measures every tick label on each redraw; one label per epoch made a watching tab's work
