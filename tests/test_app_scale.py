@@ -370,6 +370,49 @@ def test_watchers_of_one_run_share_one_build_of_its_curves_per_second(server_env
         live_curves.shared_live_curves(run_id, "idle", None)
 
 
+def test_live_views_keep_their_curves_while_students_pictures_are_answered(server_env):
+    """During an upload burst the watchers get the very objects they drew last; a quiet moment or a state change ends it."""
+    from types import SimpleNamespace
+
+    from app import live_curves
+    from vitcore.train.foreground import ForegroundActivity
+
+    store = server_env["store"]
+    run_id = make_vit_run(store, "vit-held", ["a", "b", "c", "d", "e"])
+
+    def add_steps(first: int, count: int) -> None:
+        store.get(run_id).append_iterations([
+            {"type": "iteration", "global_step": step, "epoch": 1, "step": step + 1, "steps_per_epoch": 50, "loss": 1.0,
+             "running_acc": 0.5}
+            for step in range(first, first + count)
+        ])
+
+    add_steps(0, 4)
+    now = [100.0]
+    foreground = ForegroundActivity(clock=lambda: now[0])  # a fake clock: the test says when pictures were answered
+    held = live_curves.HeldCurves(capacity=2)
+    training = SimpleNamespace(state="training", snapshot=None)
+    first = live_curves.live_curves_for(run_id, training, foreground, held)
+    assert len(first.iterations) == 4
+
+    add_steps(4, 3)  # the trainer took steps...
+    time.sleep(live_curves.SHARE_S + 0.2)  # ...and the shared build has expired
+    with foreground.running():  # a student's picture is being answered right now
+        assert live_curves.live_curves_for(run_id, training, foreground, held) is first
+    now[0] += live_curves.HOLD_QUIET_S / 2  # answered a moment ago: the browsers are still drawing the answers
+    assert live_curves.live_curves_for(run_id, training, foreground, held) is first
+    idle = SimpleNamespace(state="idle", snapshot=None)
+    assert len(live_curves.live_curves_for(run_id, idle, foreground, held).iterations) == 7  # the run ended: shown at once
+    now[0] += live_curves.HOLD_QUIET_S  # quiet again
+    fresh = live_curves.live_curves_for(run_id, training, foreground, held)
+    assert fresh is not first and len(fresh.iterations) == 7
+
+    other_runs = [make_vit_run(store, f"vit-held-{index}", ["a", "b", "c", "d", "e"]) for index in range(2)]
+    for other in other_runs:  # the held curves are bounded: the least recently drawn run is dropped
+        live_curves.live_curves_for(other, idle, foreground, held)
+    assert held.get(run_id, "training") is None and held.get(other_runs[-1], "idle") is not None
+
+
 def test_a_long_runs_iteration_curve_is_averaged_to_a_bounded_number_of_points(server_env):
     """Every point is sent to every watching tab every 1.5 s: a 500-epoch run must not send 30,000 of them."""
     from app import live_curves

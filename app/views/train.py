@@ -8,7 +8,7 @@ import streamlit as st
 from app import run_control, run_tools, state, training
 from app.components import charts
 from app.components.live import progress_line
-from app.live_curves import REFRESH_S, shared_live_curves
+from app.live_curves import REFRESH_S, live_curves_for
 from app.components.run_picker import deleted_warning, forget_deleted_runs
 from app.estimates import estimate_training_seconds, format_count, format_seconds, measure_matmul_flops, model_cost
 from vitcore.errors import RunError, VitcoreError
@@ -213,7 +213,7 @@ def live_view(run_id: str) -> None:
     st.session_state[was_active_key] = active
     allowed = run_control.may_control(scheduler, owners.get(run_id), owner, admin_token)
     try:
-        curves = shared_live_curves(run_id, activity.state, activity)  # one build a second for all watchers
+        curves = live_curves_for(run_id, activity, scheduler.foreground)  # one build a second for all watchers
     except RunError as error:  # a corrupt config/status file: an error for this run only
         st.error(f"Run `{run_id}` cannot be shown: {error}. Pick another run above, or delete this one.")
         return
