@@ -147,6 +147,7 @@ def test_pages_are_still_unless_the_server_turns_animations_on(app_env, monkeypa
     at = new_app().run()
     assert_clean(at)
     assert len(still_blocks(at)) == 1 and still_blocks(at)[0].proto.body == STILL_PAGE_CSS
+    assert '[data-stale="true"] { opacity: 1 !important; }' in STILL_PAGE_CSS  # reruns do not blink the page
     at.switch_page("views/train.py").run()
     assert len(still_blocks(at)) == 1  # every page, drawn once
     monkeypatch.setenv("VIT_CLASSROOM_ANIMATIONS", "on")
