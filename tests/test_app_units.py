@@ -149,6 +149,14 @@ MARKUP_UPLOADS = {
 }
 
 
+def test_a_large_upload_is_decoded_no_smaller_than_it_is_shown():
+    """The Attention page shows uploads at most 480 px wide: a phone-sized JPEG is decoded at half scale."""
+    photo = jpeg_bytes(size=(1024, 768))
+    assert read_uploaded_image(photo, "photo.jpg").size == (1024, 768)
+    assert read_uploaded_image(photo, "photo.jpg", shown_long_side=480).size == (512, 384)
+    assert read_uploaded_image(jpeg_bytes(size=(300, 200)), "small.jpg", shown_long_side=480).size == (300, 200)
+
+
 def test_the_bytes_decide_not_the_file_extension():
     picture = read_uploaded_image(png_bytes(), "really-a-png.jpg")  # a PNG named .jpg just works
     assert picture.mode == "RGB" and picture.size == (30, 20)

@@ -125,6 +125,36 @@ def test_exif_orientation_is_applied(tmp_path):
     assert np.abs(pixels[35, 10] - BLUE).max() < 40
 
 
+@pytest.mark.parametrize("mode", ["RGB", "L", "CMYK"])
+def test_a_large_jpeg_is_decoded_at_the_smallest_scale_that_still_covers_the_shown_size(tmp_path, mode):
+    # A shape with sharp colour borders: left half red, right half blue, 1024 x 768 like a phone photo.
+    stored = Image.new("RGB", (1024, 768), RED)
+    stored.paste(BLUE, (512, 0, 1024, 768))
+    path = _save(stored.convert(mode), tmp_path / f"large-{mode}.jpg", quality=95)
+    full = decode_image(path)
+    shown = decode_image(path, draft_long_side=480)
+    assert full.size == (1024, 768) and shown.size == (512, 384)  # libjpeg's 1/2 scale: long side 512 >= 480
+    assert shown.mode == "RGB"
+    halved = np.asarray(full.resize((512, 384), Image.Resampling.BOX)).astype(int)
+    assert np.abs(np.asarray(shown).astype(int) - halved).mean() < 3  # the same picture, decoded smaller
+    assert decode_image(path, draft_long_side=200).size == (256, 192)  # 1/4 scale still covers 200
+    assert decode_image(path, draft_long_side=2000).size == (1024, 768)  # never upscaled, never below the ask
+    png = _save(stored, tmp_path / "large.png")
+    assert decode_image(png, draft_long_side=480).size == (1024, 768)  # only JPEGs have scaled decoding
+
+
+def test_scaled_decoding_keeps_the_exif_orientation(tmp_path):
+    stored = Image.new("RGB", (1000, 500), RED)
+    stored.paste(BLUE, (500, 0, 1000, 500))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    path = _save(stored, tmp_path / "rotated-large.jpg", exif=exif.tobytes(), quality=95)
+    shown = decode_image(path, draft_long_side=400)
+    assert shown.size == (250, 500)  # decoded at 1/2 (500 x 250), then turned upright
+    pixels = np.asarray(shown).astype(int)
+    assert np.abs(pixels[20, 100] - RED).max() < 40 and np.abs(pixels[480, 100] - BLUE).max() < 40
+
+
 @pytest.mark.parametrize(
     "make_bytes, expected_words",
     [

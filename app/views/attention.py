@@ -62,13 +62,14 @@ def cached_prediction(run_id, checkpoint_mtime, digest, class_names, image_size,
 def decoded_upload(payload: bytes, name: str, digest: str) -> tuple[Image.Image, Image.Image]:
     """(full picture, display copy) of an upload, decoded once per session: reruns with the same file reuse them.
 
-    The model sees the full picture (resized to 64x64 like the training data); the page shows and overlays a copy
-    of at most DISPLAY_MAX_SIDE pixels per side, so a phone photo is not re-encoded and sent at full size.
+    The model sees the picture resized to 64x64 like the training data; the page shows and overlays a copy of at
+    most DISPLAY_MAX_SIDE pixels per side, so a phone photo is not re-encoded and sent at full size. A large JPEG
+    is decoded straight at a smaller scale that still covers DISPLAY_MAX_SIDE (both uses shrink it further).
     """
     remembered = st.session_state.get("attention_decoded")
     if remembered is not None and remembered[0] == digest:
         return remembered[1], remembered[2]
-    picture = read_uploaded_image(payload, name)
+    picture = read_uploaded_image(payload, name, shown_long_side=DISPLAY_MAX_SIDE)
     display = picture.copy()
     display.thumbnail((DISPLAY_MAX_SIDE, DISPLAY_MAX_SIDE), Image.Resampling.BILINEAR)  # keeps the aspect ratio
     st.session_state["attention_decoded"] = (digest, picture, display)  # only the latest upload: one per session

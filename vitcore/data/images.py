@@ -19,6 +19,7 @@ What it takes care of:
 from __future__ import annotations
 
 import io
+import math
 import struct
 from pathlib import Path
 
@@ -89,11 +90,14 @@ def decode_image(
     source: bytes | str | Path,
     max_pixels: int = 40_000_000,
     draft_size: int | None = None,
+    draft_long_side: int | None = None,
 ) -> Image.Image:
     """Decode bytes or a file into an RGB image with EXIF orientation applied.
 
     `draft_size`: optional speed hint for JPEGs that will be shrunk to about
     draft_size x draft_size anyway (lets libjpeg decode at 1/2, 1/4 or 1/8 scale).
+    `draft_long_side`: the same for JPEGs that keep their aspect ratio and will be shown at most this many
+    pixels on their long side: decoded at the smallest of those scales whose long side is still at least that.
     Raises only `ImageInputError`.
     """
     data, label = _read_source_bytes(source)
@@ -109,6 +113,9 @@ def decode_image(
             raise ImageInputError("Animated images are not supported; upload a still frame.")
         if draft_size is not None and img.format == "JPEG":
             img.draft("RGB", (draft_size, draft_size))
+        elif draft_long_side is not None and img.format == "JPEG" and max(width, height) > draft_long_side:
+            scale = draft_long_side / max(width, height)
+            img.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))  # keeps the colour mode
         img.load()  # full decode: truncated files fail here, not later
         img = ImageOps.exif_transpose(img)
         return _to_rgb(img)
