@@ -12,8 +12,10 @@ shown the curves they already have, so no tab redraws a changed chart on the cor
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Callable
 
 import pandas as pd
 import streamlit as st
@@ -27,6 +29,7 @@ SHARE_S = 1.0  # sessions watching one run within this many seconds share one re
 SMOOTHING_STEPS = 5  # the loss curve is a moving average over this many steps
 MAX_CURVE_POINTS = 400  # the per-iteration curve is averaged down to at most this many points per trace
 HOLD_QUIET_S = 1.5  # while students' pictures were answered less than this many seconds ago, watchers keep the last figures
+HOLD_MAX_S = 10.0  # ...but never curves older than this: a lab that keeps uploading still sees the charts move
 HELD_RUNS = 64  # runs whose last-drawn curves are kept for that (least recently drawn dropped first)
 
 
@@ -103,20 +106,24 @@ class HeldCurves:
     the figures changed every refresh, 0.08 while they were the same objects).
     """
 
-    def __init__(self, capacity: int = HELD_RUNS):
+    def __init__(self, capacity: int = HELD_RUNS, max_age_s: float = HOLD_MAX_S, clock: Callable[[], float] = time.monotonic):
         self._capacity = capacity  # most runs kept
+        self._max_age_s = max_age_s  # curves built longer ago than this are not handed out again
+        self._clock = clock  # seconds, monotonic (tests pass a fake clock)
         self._lock = threading.Lock()  # guards _latest (pages of every session call in from their own threads)
-        self._latest: OrderedDict[str, tuple[str, LiveCurves]] = OrderedDict()  # run id -> (activity state, curves)
+        self._latest: OrderedDict[str, tuple[str, float, LiveCurves]] = OrderedDict()  # run id -> (state, built at, curves)
 
     def get(self, run_id: str, activity_state: str) -> LiveCurves | None:
-        """The curves last shown for `run_id` in this activity state, or None."""
+        """The curves last shown for `run_id` in this activity state, or None (also when they are too old)."""
         with self._lock:
             held = self._latest.get(run_id)
-        return held[1] if held is not None and held[0] == activity_state else None
+        if held is None or held[0] != activity_state or self._clock() - held[1] > self._max_age_s:
+            return None
+        return held[2]
 
     def put(self, run_id: str, activity_state: str, curves: LiveCurves) -> None:
         with self._lock:
-            self._latest[run_id] = (activity_state, curves)
+            self._latest[run_id] = (activity_state, self._clock(), curves)
             self._latest.move_to_end(run_id)
             while len(self._latest) > self._capacity:
                 self._latest.popitem(last=False)
@@ -134,7 +141,8 @@ def live_curves_for(run_id: str, activity, foreground, held: HeldCurves | None =
     When a class uploads at once, every tab watching a run would otherwise redraw its charts with the one or two
     training steps taken meanwhile, on the same cores that answer the pictures. Holding them for those few
     seconds changes nothing a viewer can read: the trainer pauses then anyway (vitcore.train.foreground).
-    A change of state (queued -> training -> idle) is always shown at once.
+    A change of state (queued -> training -> idle) is always shown at once, and curves are held for at most
+    HOLD_MAX_S, so in a lab where pictures never stop coming the charts still move every few refreshes.
     """
     held = held if held is not None else held_curves()
     if foreground.seconds_quiet() < HOLD_QUIET_S:

@@ -390,7 +390,7 @@ def test_live_views_keep_their_curves_while_students_pictures_are_answered(serve
     add_steps(0, 4)
     now = [100.0]
     foreground = ForegroundActivity(clock=lambda: now[0])  # a fake clock: the test says when pictures were answered
-    held = live_curves.HeldCurves(capacity=2)
+    held = live_curves.HeldCurves(capacity=2, clock=lambda: now[0])
     training = SimpleNamespace(state="training", snapshot=None)
     first = live_curves.live_curves_for(run_id, training, foreground, held)
     assert len(first.iterations) == 4
@@ -411,6 +411,17 @@ def test_live_views_keep_their_curves_while_students_pictures_are_answered(serve
     for other in other_runs:  # the held curves are bounded: the least recently drawn run is dropped
         live_curves.live_curves_for(other, idle, foreground, held)
     assert held.get(run_id, "training") is None and held.get(other_runs[-1], "idle") is not None
+
+
+    add_steps(7, 2)  # a lab that never stops uploading: held curves are handed out for HOLD_MAX_S at most
+    with foreground.running():
+        time.sleep(live_curves.SHARE_S + 0.2)
+        kept = live_curves.live_curves_for(run_id, training, foreground, held)
+        assert live_curves.live_curves_for(run_id, training, foreground, held) is kept
+        now[0] += live_curves.HOLD_MAX_S + 0.1
+        time.sleep(live_curves.SHARE_S + 0.2)  # (and the one-second shared build has expired too)
+        moved = live_curves.live_curves_for(run_id, training, foreground, held)
+    assert moved is not kept and len(moved.iterations) == 9
 
 
 def test_a_long_runs_iteration_curve_is_averaged_to_a_bounded_number_of_points(server_env):
