@@ -194,6 +194,11 @@ def rss_mb(pid: int) -> float:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100  # /proc/<pid>/stat time unit
 
 
+def cpu_seconds_of(fields: list[str]) -> float:
+    """User + system CPU seconds a process has used, from its `proc_stats` fields."""
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 def cpu_seconds_per_process(server_pid: int) -> dict[int, tuple[str, float]]:
     """pid -> (group, CPU seconds used so far) of every live process; group is "server", "chromium" or "other"."""
     stats = proc_stats()  # one pass over /proc serves both the process tree and the CPU times
@@ -201,7 +206,7 @@ def cpu_seconds_per_process(server_pid: int) -> dict[int, tuple[str, float]]:
     seconds_by_pid = {}
     for pid, (command, fields) in stats.items():
         group = "server" if pid in server_tree else "chromium" if "chrom" in command.lower() else "other"
-        seconds_by_pid[pid] = (group, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+        seconds_by_pid[pid] = (group, cpu_seconds_of(fields))
     return seconds_by_pid
 
 
@@ -438,7 +443,7 @@ def renderer_pids(min_cpu_s: float = 0.0) -> set[int]:
     """Process ids of the live Chromium renderers (one or more per browser context) that used at least min_cpu_s."""
     found = set()
     for pid, (command, fields) in proc_stats().items():
-        if "chrom" not in command.lower() or (int(fields[11]) + int(fields[12])) / CLOCK_TICKS < min_cpu_s:
+        if "chrom" not in command.lower() or cpu_seconds_of(fields) < min_cpu_s:
             continue
         try:
             command_line = Path(f"/proc/{pid}/cmdline").read_bytes()  # Chromium rewrites it: one string, or NUL-separated

@@ -412,7 +412,6 @@ def test_live_views_keep_their_curves_while_students_pictures_are_answered(serve
         live_curves.live_curves_for(other, idle, foreground, held)
     assert held.get(run_id, "training") is None and held.get(other_runs[-1], "idle") is not None
 
-
     add_steps(7, 2)  # a lab that never stops uploading: held curves are handed out for HOLD_MAX_S at most
     with foreground.running():
         time.sleep(live_curves.SHARE_S + 0.2)
