@@ -110,12 +110,36 @@ def test_attention_page_explains_a_validation_image(trained):
     assert len(at.get("plotly_chart")) == 3  # layer x head grid, token matrix, rollout
 
 
+def image_captions(at: AppTest) -> list[str]:
+    """Captions of every st.image on the page."""
+    return [caption for element in at.get("image") for caption in element.captions]
+
+
+def test_before_an_upload_the_answer_for_the_last_validation_picture_stays(trained):
+    """Upload mode keeps a whole answer on the page, so an upload swaps pictures instead of building the columns."""
+    at = trained["at"]
+    at.switch_page("views/attention.py").run()
+    at.radio(key="attention_source").set_value("validation image").run()
+    at.slider(key="attention_val_index").set_value(2).run()
+    validation_prediction = next(item.value for item in at.subheader if item.value.startswith("Prediction: "))
+    at.radio(key="attention_source").set_value("upload your own").run()
+    assert_clean(at)
+    assert not at.info and not at.error
+    assert any(caption.startswith("validation image #2 (true class: ") and "until you upload your own" in caption
+               for caption in image_captions(at)), image_captions(at)
+    assert validation_prediction in [item.value for item in at.subheader]  # the same answer, still on the page
+    assert len(at.get("image")) == 2  # the picture and its overlay
+    at.file_uploader(key="attention_upload").set_value(("mine.jpg", jpeg_bytes(), "image/jpeg")).run()
+    assert_clean(at)
+    assert any(caption.startswith("your upload") for caption in image_captions(at)), image_captions(at)
+    assert not any("until you upload" in caption for caption in image_captions(at))
+
+
 def test_attention_page_handles_good_and_bad_uploads(trained):
     at = trained["at"]
     at.switch_page("views/attention.py").run()
     at.radio(key="attention_source").set_value("upload your own").run()
     assert_clean(at)
-    assert any("Choose a picture" in item.value for item in at.info)
     good = {"photo.jpg": jpeg_bytes(), "cmyk.jpg": jpeg_bytes("CMYK"), "deep.png": png16_bytes()}
     for name, payload in good.items():
         at.file_uploader(key="attention_upload").set_value((name, payload, "image/jpeg")).run()

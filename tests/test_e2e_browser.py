@@ -295,8 +295,13 @@ def test_classroom_flow_in_a_real_browser(server, page, tmp_path):
             has=page.get_by_role("heading", name="Attention on the picture")
         )
         overlay_image = overlay_column.locator('[data-testid="stImage"] img')
+        # Until a picture arrives, the answer for a validation picture stays on the page (said in its caption).
+        expect(page.get_by_text("shown until you upload your own", exact=False)).to_be_visible()
+        expect(overlay_image).to_be_visible()
+        src_before = overlay_image.get_attribute("src")
         upload_started = time.monotonic()
         file_input.set_input_files(str(jpeg_path))
+        expect(overlay_image).not_to_have_attribute("src", src_before, timeout=PAGE_TIMEOUT_MS)  # this upload's overlay
         expect(overlay_image).to_be_visible(timeout=PAGE_TIMEOUT_MS)
         overlay_image.evaluate("img => img.decode()")  # resolves once the pixels are decoded
         timings["overlay latency after upload (s)"] = time.monotonic() - upload_started
