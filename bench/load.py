@@ -13,14 +13,15 @@ What runs (all real, all on 127.0.0.1):
   5. for each N in --sessions: N headless Chromium contexts (one browser, Playwright async API,
      asyncio.gather) each open Attention, pick the finished ViT run, choose "upload your own",
      wait at a common barrier, upload a different 1024x768 photo-like JPEG, and wait for the
-     overlay <img> to be visible and decoded.
+     overlay <img> to be visible and decoded. Like a class, they keep their tabs open: the round's
+     tabs close together once every session is done.
 
 Measured per session: overlay latency (from just before set_input_files to the overlay <img> loaded and
 decoded, on the page's own clock, seen by a MutationObserver and the image's load event rather than by
 polling), page-complete latency (-> the script idle again), errors (exceptions, timeouts, st.error /
 exception boxes, uncaught JavaScript errors). Server RSS (VmRSS of the server and its child processes
 from /proc) is sampled every 0.5 s; the peak per round is reported. For the upload phase of each round
-(common upload moment -> last overlay shown) the CPU seconds used by the server, by Chromium and by
+(common upload moment -> last session's page complete) the CPU seconds used by the server, by Chromium and by
 everything else are read from /proc (`upload_phase_cpu_s`): on this machine the browsers share the
 server's cores, and this says who used them. The same entry holds the training steps taken in the
 phase and the CPU seconds of the teacher's Train tab (its renderer processes, from /proc; part of the
@@ -214,9 +215,8 @@ def cpu_used_between(before: dict[int, tuple[str, float]], after: dict[int, tupl
     """CPU seconds each group used between two `cpu_seconds_per_process` readings.
 
     Processes alive at both count their difference, new ones all of their time; processes that ended in
-    between are missing (a lower bound), which is why `after` merges a reading taken by every session just
-    before its tab closes (an earlier version read only when the last session finished, and lost the CPU of
-    every tab that had closed by then).
+    between would be missing, which is why every tab of a round stays open until the phase's closing reading
+    (RoundEnd).
     """
     totals = {"server": 0.0, "chromium": 0.0, "other": 0.0}
     for pid, (group, seconds) in after.items():
@@ -342,10 +342,11 @@ OVERLAY_WATCH_JS = """([heading]) => {
     }
     return null;
   };
+  const shownBefore = findOverlay()?.src;  // an overlay already on the page (an earlier picture) does not count
   window.__overlayShown = new Promise(resolve => {
     const check = () => {
       const img = findOverlay();
-      if (!img) return false;
+      if (!img || img.src === shownBefore) return false;
       if (img.complete && img.naturalWidth > 0) {
         img.decode().then(() => resolve(performance.now()), () => resolve(performance.now()));
         return true;
@@ -360,7 +361,7 @@ OVERLAY_WATCH_JS = """([heading]) => {
   return performance.now();
 }"""
 # JavaScript, run just before the upload: returns the page clock now, and leaves window.__overlayShown, a promise of
-# the page clock when the overlay <img> is loaded and decoded. Event driven (MutationObserver + load event): no
+# the page clock when the overlay <img> of THIS upload (a new src) is loaded and decoded. Event driven (MutationObserver + load event): no
 # polling loop that would keep ten tabs' frame loops busy and blur the measurement by a polling interval.
 
 
@@ -383,8 +384,13 @@ async def upload_and_wait(page, file_input, photo: Path, timeout_ms: float, resu
 
 
 async def student_session(browser, url: str, run_id: str, photo: Path, index: int, barrier: asyncio.Barrier | None,
-                          timeout_s: float, setup_timeout_s: float, on_release=None, on_upload_done=None) -> SessionResult:
-    """One student from page open to overlay; every failure becomes an error string, never an exception."""
+                          timeout_s: float, setup_timeout_s: float, on_release=None, round_end=None) -> SessionResult:
+    """One student from page open to overlay; every failure becomes an error string, never an exception.
+
+    `round_end` (a RoundEnd, or None for a lone session) holds the tab open until every session of the round has
+    finished its upload: a class keeps its tabs open, and closing one (tearing down a renderer process) is not
+    classroom work, so it must not compete with the uploads still being answered.
+    """
     result = SessionResult(index=index)
     timeout_ms = timeout_s * 1000
     context = await browser.new_context(viewport=VIEWPORT)
@@ -403,16 +409,14 @@ async def student_session(browser, url: str, run_id: str, photo: Path, index: in
                 if await barrier.wait() == 0 and on_release is not None:  # exactly one session gets index 0
                     on_release()
         # The upload has its own budget of timeout_s (setting up the page is not what is measured).
-        try:
-            await asyncio.wait_for(upload_and_wait(page, file_input, photo, timeout_ms, result), timeout_s)
-        finally:
-            if on_upload_done is not None:  # before the context closes: its renderer process still counts
-                on_upload_done()
+        await asyncio.wait_for(upload_and_wait(page, file_input, photo, timeout_ms, result), timeout_s)
     except (asyncio.TimeoutError, TimeoutError):
         result.errors.append(f"timeout at step: {result.step}")
     except Exception as error:  # Playwright errors: the session failed, the benchmark goes on
         result.errors.append(f"{type(error).__name__} at step {result.step}: {str(error).splitlines()[0][:200]}")
     finally:
+        if round_end is not None:  # this session is done (or failed); its tab stays open until all are
+            await round_end.finished()
         if page is not None:
             try:
                 result.errors += await asyncio.wait_for(error_boxes(page), 10)
@@ -427,6 +431,32 @@ async def student_session(browser, url: str, run_id: str, photo: Path, index: in
 
 
 # ------------------------------------------------------------------ rounds
+class RoundEnd:
+    """The end of a round's upload phase: each session calls `finished()`, which returns once all `count` have.
+
+    The last one to arrive calls `on_last` first (the phase's closing CPU reading, while every tab is still open).
+    A session waits at most `timeout_s`, so one lost session cannot hold the others forever.
+    """
+
+    def __init__(self, count: int, on_last=None, timeout_s: float = 180.0):
+        self.count = count  # sessions in the round
+        self.on_last = on_last  # called once, by the last session to finish
+        self.timeout_s = timeout_s  # longest wait for the others
+        self.arrived = 0  # sessions finished so far
+        self._all_finished = asyncio.Event()
+
+    async def finished(self) -> None:
+        self.arrived += 1
+        if self.arrived == self.count:
+            if self.on_last is not None:
+                self.on_last()
+            self._all_finished.set()
+        try:
+            await asyncio.wait_for(self._all_finished.wait(), self.timeout_s)
+        except (asyncio.TimeoutError, TimeoutError):
+            pass
+
+
 def percentile(values: list[float], fraction: float) -> float | None:
     """Nearest-rank percentile (p95 of 20 values is the 19th smallest); None for no values."""
     if not values:
@@ -526,22 +556,21 @@ async def drive_browser(config: LoadConfig, url: str, run_id: str, runs_root: Pa
                 at_release: dict = {}  # CPU seconds per group and the time when the uploads start
 
                 def mark_release() -> None:
-                    at_release.update(cpu=cpu_seconds_per_process(sampler.root_pid), time=time.monotonic(), done=0,
+                    at_release.update(cpu=cpu_seconds_per_process(sampler.root_pid), time=time.monotonic(),
                                       steps=training_steps(runs_root, training_run))
 
-                def mark_upload_done() -> None:  # every session reads the CPU before its tab closes; the last one ends the phase
-                    seen = at_release.setdefault("cpu_seen", {})  # pid -> latest reading (tabs that close keep theirs)
-                    seen.update(cpu_seconds_per_process(sampler.root_pid))
-                    at_release["done"] = at_release.get("done", 0) + 1
-                    if at_release["done"] == count and "cpu" in at_release:
-                        at_release.update(cpu_after=dict(seen), time_after=time.monotonic(),
+                def mark_phase_end() -> None:  # the last session is done; every tab is still open, so every renderer counts
+                    if "cpu" in at_release:
+                        at_release.update(cpu_after=cpu_seconds_per_process(sampler.root_pid), time_after=time.monotonic(),
                                           steps_after=training_steps(runs_root, training_run))
+
+                round_end = RoundEnd(count, on_last=mark_phase_end, timeout_s=config.session_timeout_s + config.setup_timeout_s)
 
                 started = time.monotonic()
                 try:
                     results = await asyncio.wait_for(
                         asyncio.gather(*(student_session(browser, url, run_id, photo, i, barrier, config.session_timeout_s,
-                                                         config.setup_timeout_s, mark_release, mark_upload_done)
+                                                         config.setup_timeout_s, mark_release, round_end)
                                          for i, photo in enumerate(photos))),
                         min(left_s, config.session_timeout_s + config.setup_timeout_s + 30),
                     )

@@ -7,6 +7,7 @@ Chromium session that uploads a JPEG on the Attention page. Only the plumbing is
 checked in-process against this very test process.
 """
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -61,6 +62,39 @@ def test_percentile_is_nearest_rank():
     assert load.percentile([], 0.5) is None
 
 
+def test_round_end_holds_every_tab_open_until_the_last_session_is_done():
+    """Sessions that finish early wait for the last one, which takes the phase's closing reading first."""
+    readings = []  # what on_last saw: how many sessions had arrived
+
+    async def scenario() -> list[tuple[int, float]]:
+        round_end = load.RoundEnd(3, on_last=lambda: readings.append(round_end.arrived), timeout_s=10)
+        started = asyncio.get_running_loop().time()
+        released = []  # (session, seconds after the start when it was let go)
+
+        async def session(index: int, work_s: float) -> None:
+            await asyncio.sleep(work_s)
+            await round_end.finished()
+            released.append((index, asyncio.get_running_loop().time() - started))
+
+        await asyncio.gather(session(0, 0.0), session(1, 0.05), session(2, 0.2))
+        return released
+
+    released = asyncio.run(scenario())
+    assert readings == [3]  # called once, by the last session
+    assert sorted(index for index, _ in released) == [0, 1, 2]
+    assert min(seconds for _, seconds in released) >= 0.19  # nobody left before the slowest session was done
+
+
+def test_round_end_gives_up_waiting_after_its_timeout():
+    async def lone_session() -> float:
+        round_end = load.RoundEnd(2, timeout_s=0.1)  # the other session never comes
+        started = asyncio.get_running_loop().time()
+        await round_end.finished()
+        return asyncio.get_running_loop().time() - started
+
+    assert 0.09 <= asyncio.run(lone_session()) < 2.0
+
+
 def test_niced_browser_wrapper_runs_the_browser_at_that_nice_value_with_its_arguments(tmp_path):
     fake_browser = tmp_path / "fake-chromium"  # prints its own nice value, then its arguments
     fake_browser.write_text('#!/bin/sh\nnice\necho "$@"\n')
@@ -92,7 +126,9 @@ def test_load_quick_prints_table_and_json_line():
     (round_,) = record["rounds"]
     assert round_["sessions"] == 1 and not round_.get("skipped"), round_
     assert round_["errors"] == 0, round_["error_samples"]
-    assert 0 < round_["overlay_p50_s"] == round_["overlay_p95_s"] <= round_["complete_p95_s"] < 120
+    # A real answer takes a server round trip; the overlay already on the page before the upload (the validation
+    # picture's) would have read about a millisecond.
+    assert 0.03 < round_["overlay_p50_s"] == round_["overlay_p95_s"] <= round_["complete_p95_s"] < 120
     assert round_["peak_server_rss_mb"] > 100, "a streamlit server with torch loaded uses far more than 100 MB"
     assert round_["training_status_after"] == "running", "the server's training run must still be active after the round"
     phase = round_["upload_phase_cpu_s"]
