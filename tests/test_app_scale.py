@@ -254,6 +254,29 @@ def test_attention_page_survives_a_deleted_run_and_a_corrupt_checkpoint(server_e
         assert len(viewer.error) == 1 and name in viewer.error[0].value
 
 
+def test_without_validation_pictures_the_attention_page_asks_for_an_upload(server_env, monkeypatch):
+    """Upload mode normally shows a validation picture's answer until a picture arrives; with none, it asks for one."""
+    from types import SimpleNamespace
+
+    from app import state
+
+    classes = ["a", "b", "c", "d", "e"]
+    make_vit_run(server_env["store"], "vit-no-val", classes)
+    monkeypatch.setattr(state, "active_dataset", lambda: SimpleNamespace(class_names=classes, val=[]))
+    viewer = new_session().run()
+    viewer.switch_page("views/attention.py").run()
+    assert_clean(viewer)
+    assert "The active dataset has no validation images." in texts(viewer.info)
+    viewer.radio(key="attention_source").set_value("upload your own").run()
+    assert_clean(viewer)
+    assert any(text.startswith("Choose a picture to classify") for text in texts(viewer.info)), texts(viewer.info)
+    assert not viewer.get("image")
+    viewer.file_uploader(key="attention_upload").set_value(("photo.jpg", jpeg_bytes(), "image/jpeg")).run()
+    assert_clean(viewer)
+    assert not viewer.info and not viewer.error
+    assert any(text.startswith("Prediction: ") for text in texts(viewer.subheader))
+
+
 def test_train_page_shows_an_error_for_a_corrupt_run_only(server_env):
     store = server_env["store"]
     healthy = make_vit_run(store, "vit-healthy", ["a", "b", "c", "d", "e"])

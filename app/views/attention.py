@@ -186,9 +186,9 @@ def validation_picture(data, index: int, shown_as: str) -> ShownPicture:
 def chosen_picture(class_names) -> ShownPicture | None:
     """The "Picture" choice and its widgets; the picture to explain, or None after a message (nothing to show)."""
     choice = st.radio("Picture", ["validation image", "upload your own"], horizontal=True, key="attention_source")
-    data = state.active_dataset()
-    count = len(data.val)
     if choice == "validation image":
+        data = state.active_dataset()
+        count = len(data.val)
         if list(data.class_names) != list(class_names):
             st.warning(
                 "The active dataset's classes differ from this run's classes; predictions are still shown with the run's class names. "
@@ -201,8 +201,13 @@ def chosen_picture(class_names) -> ShownPicture | None:
         st.session_state[LAST_VALIDATION_KEY] = index
         return validation_picture(data, index, "true class: {label}")
 
-    upload = st.file_uploader("JPEG, PNG, WebP or a still GIF (up to 20 MB)", type=UPLOAD_TYPES, key="attention_upload")
+    upload = st.file_uploader(
+        "JPEG, PNG, WebP or a still GIF (up to 20 MB)", type=UPLOAD_TYPES, key="attention_upload",
+        help="Any size and colour mode works: the model sees the picture resized to 64×64, like the training data.",
+    )
     if upload is None:
+        data = state.active_dataset()
+        count = len(data.val)
         if count == 0:
             st.info("Choose a picture to classify; any size and colour mode works (it is resized to 64×64 like the training data).")
             return None
