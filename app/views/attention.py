@@ -43,6 +43,7 @@ EVERY_HEAD_HELP = (
     "Switch it on to see all 4×4 attention maps of every layer and head, one head's full token × token matrix and "
     "the rollout. It starts folded so that a whole class uploading at once gets answers fast."
 )  # tooltip of the "every layer and head" toggle
+UPLOAD_HINT = "any size and colour mode works (it is resized to 64×64 like the training data)"  # uploader tooltip, and the ask when no answer is shown
 LAST_VALIDATION_KEY = "attention_last_val_index"  # session key: the validation picture last shown (upload mode shows it until a picture arrives)
 DISPLAY_MAX_SIDE = 480  # uploads are shown (and overlaid) at most this many pixels per side: the column is narrower
 
@@ -203,13 +204,13 @@ def chosen_picture(class_names) -> ShownPicture | None:
 
     upload = st.file_uploader(
         "JPEG, PNG, WebP or a still GIF (up to 20 MB)", type=UPLOAD_TYPES, key="attention_upload",
-        help="Any size and colour mode works: the model sees the picture resized to 64×64, like the training data.",
+        help=f"{UPLOAD_HINT.capitalize()}.",
     )
     if upload is None:
         data = state.active_dataset()
         count = len(data.val)
         if count == 0:
-            st.info("Choose a picture to classify; any size and colour mode works (it is resized to 64×64 like the training data).")
+            st.info(f"Choose a picture to classify; {UPLOAD_HINT}.")
             return None
         # Until a picture arrives, the answer for the last validation picture stays on the page: the student sees what
         # an answer looks like, and the upload then only swaps pictures and numbers instead of building the page.
