@@ -7,6 +7,8 @@ identical pictures. `shared_live_curves` builds them at most once per SHARE_S se
 state, and every session draws the same objects (Streamlit still serialises them once per tab).
 `live_curves_for` goes one step further while a class's pictures are being answered: the watchers are
 shown the curves they already have, so no tab redraws a changed chart on the cores that answer them.
+The page's overview below the live view (the run list and the overlay of several runs' epochs) redraws
+too while anything trains; `shared_run_list` and `shared_overlay_figure` share its reads and figure the same way.
 """
 
 from __future__ import annotations
@@ -96,6 +98,39 @@ def shared_live_curves(run_id: str, activity_state: str, _activity) -> LiveCurve
     points of a training run. Errors, such as RunError for a corrupt file, propagate and are not cached.
     """
     return build_live_curves(state.get_run_store().get(run_id), _activity)
+
+
+def shared_run_list() -> tuple:
+    """run_tools.list_runs of the server's run store, read at most once per SHARE_S seconds for every session.
+
+    A run folder created or deleted changes the store folder's modification time, which is part of the cache
+    key: a run started (or deleted) a moment ago is listed (or gone) at once, not a second later.
+    """
+    return _run_list(state.get_run_store().root.stat().st_mtime_ns)
+
+
+@st.cache_resource(ttl=SHARE_S, max_entries=4, show_spinner=False)
+def _run_list(listing_version: int) -> tuple:
+    """The run list while the store folder's modification time is `listing_version`."""
+    return tuple(run_tools.list_runs(state.get_run_store()))
+
+
+@st.cache_resource(ttl=SHARE_S, max_entries=64, show_spinner=False)
+def shared_overlay_figure(run_ids: tuple[str, ...], labels: tuple[str, ...]):
+    """The per-epoch accuracy of several runs on one chart (legend `labels`), built once per SHARE_S seconds per choice.
+
+    A run deleted a moment ago is simply left out. Returns None when no chosen run could be read.
+    """
+    from vitcore.errors import RunError
+
+    store = state.get_run_store()
+    frames = {}
+    for run_id, label in zip(run_ids, labels):
+        try:
+            frames[label] = run_tools.epoch_frame(store.get(run_id).read_metrics())
+        except RunError:
+            continue
+    return charts.epoch_accuracy(frames) if frames else None
 
 
 class HeldCurves:

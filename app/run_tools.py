@@ -15,6 +15,10 @@ import pandas as pd
 import torch
 from PIL import Image
 
+DRAWINGS_ONLY_NOTE = (
+    "This model has only ever seen the embedded drawings, never a photo, so take its answer about a real picture "
+    "with a pinch of salt; to classify photos, choose or build a folder of real photos on the Data page and train on it."
+)  # the Attention page's note under the answer when a run trained on the synthetic set is asked about an upload
 
 
 @dataclass
@@ -45,6 +49,13 @@ class RunInfo:
     def choice_label(self) -> str:
         """Label for selectboxes: stable while the run trains, because Streamlit remembers a choice by its text."""
         return f"{self.name or self.run_id} · {self.created[:16].replace('T', ' ')} · {self.run_id[-4:]}"
+
+    @property
+    def trained_on_drawings(self) -> bool:
+        """True when the run learned from the embedded synthetic set (drawn objects), never from a photo."""
+        from vitcore.data.synthetic import is_synthetic_dataset_id
+
+        return is_synthetic_dataset_id(self.dataset_id)
 
     @property
     def description(self) -> str:

@@ -22,6 +22,8 @@ class JobRequest:
     model_config: object  # ViTConfig or CNNConfig (num_classes / image_size already matched to the data)
     train_config: object  # TrainConfig
     name: str  # run name, e.g. "vit-classroom"
+    title: str = ""  # the recipe's plain name for the page, e.g. "Classroom ViT (small and fast)"
+    measured: str = ""  # what the recipe reached, naming the dataset the figure is for ("" when not measured)
 
 
 def fit_to_data(model_config, data):
@@ -56,6 +58,14 @@ def preset_for_data(kind: str, name: str, data):
     return preset
 
 
+def dataset_family(data) -> str:
+    """Which dataset a preset's measured figures should be quoted for: the embedded set, or else coco5-64."""
+    from vitcore.data.synthetic import is_synthetic_dataset_id
+    from vitcore.presets import COCO5_64, EMBEDDED
+
+    return EMBEDDED if is_synthetic_dataset_id(data.dataset_id) else COCO5_64
+
+
 def apply_overrides(train_config):
     """Apply env VIT_CLASSROOM_TRAIN_OVERRIDES (JSON of TrainConfig fields, e.g. '{"epochs": 1}').
 
@@ -74,5 +84,10 @@ def classroom_requests(data) -> list[JobRequest]:
     requests = []
     for kind, name in (("vit", "classroom"), ("cnn", "hw4")):
         preset = preset_for_data(kind, name, data)
-        requests.append(JobRequest(preset.model_config, preset.train_config, f"{kind}-{name}"))
+        requests.append(
+            JobRequest(
+                preset.model_config, preset.train_config, f"{kind}-{name}", title=preset.title,
+                measured=preset.measured_text(dataset_family(data)),
+            )
+        )
     return requests

@@ -203,8 +203,8 @@ def measure_live_updates(page, server, runs_root: Path) -> dict:
     start_button = page.get_by_role("button", name="Start training")
     expect(start_button).to_be_visible(timeout=PAGE_TIMEOUT_MS)
     wait_until_idle(page)
-    if "classroom" not in selectbox_text(page, "preset"):
-        raise RuntimeError("the Train page did not default to the ViT classroom preset")
+    if "Classroom ViT" not in selectbox_text(page, "recipe"):
+        raise RuntimeError("the Train page did not default to the classroom ViT recipe")
     runs_before = {path.name for path in runs_root.iterdir()}
     start_button.click()
     run_id = wait_for_new_run(runs_root, runs_before)  # the progress bar of THIS run (not the CLI-prepared one)

@@ -1,7 +1,11 @@
 """The Attention page's figures (one-heatmap layers x heads mosaic, one-step small figures) and the Train page's clamped defaults."""
 
 
+import json
+import re
+
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -58,6 +62,34 @@ def test_attention_grid_can_scale_each_tile_on_its_own():
     assert figure.data[0].zmax == 1.0
     assert colours[0:4, 0:4].max() == pytest.approx(1.0)
     np.testing.assert_allclose(np.asarray(figure.data[0].customdata, dtype=float)[0:4, 0:4], maps[0, 0])
+
+
+def test_no_figure_carries_a_colour_streamlit_would_swap_for_a_theme_colour():
+    """Streamlit's chart theme replaces the colours #000001 ... #000040 anywhere in a figure; Inferno starts at #000004."""
+    maps = random_maps(num_layers=2, num_heads=2)
+    matrix = np.array([[3, 1], [0, 4]], dtype=float)
+    figures = [
+        charts.attention_grid(maps), charts.attention_grid(maps, shared_scale=False),
+        charts.token_matrix(np.random.default_rng(1).random((17, 17)), 1, "t"), charts.single_heatmap(maps[0, 0], "r"),
+        charts.confusion_matrix(matrix, ["a", "b"], "m", 4.0, False),
+    ]
+    for figure in figures:
+        sent = json.dumps(figure.to_plotly_json()["data"]).lower()  # the traces exactly as the page sends them
+        swapped = set(re.findall(r"#0000[0-4][0-9]\b", sent)) & charts.STREAMLIT_PLACEHOLDER_COLOURS
+        assert not swapped, swapped
+    assert charts.HEAT_SCALE[0] == [0.0, "rgb(0, 0, 4)"]  # Inferno's own black, written so that it is kept
+    assert len(charts.HEAT_SCALE) == len(plotly.colors.get_colorscale("Inferno"))
+
+
+def test_every_confusion_matrix_cell_has_a_click_target_at_its_centre():
+    matrix = np.array([[5, 1, 0], [2, 7, 1], [0, 3, 6]], dtype=float)
+    figure = charts.confusion_matrix(matrix, ["cat", "dog", "bus"], "ViT", 7.0, normalised=False)
+    heatmap, targets = figure.data
+    assert heatmap.type == "heatmap" and targets.type == "scatter" and targets.mode == "markers"
+    cells = list(zip(targets.y, targets.x, targets.customdata))  # (true, predicted, shown count)
+    assert len(cells) == 9 and len(set(cells)) == 9
+    assert ("dog", "bus", "1") in cells and ("bus", "dog", "3") in cells and ("cat", "cat", "5") in cells
+    assert targets.marker.symbol == "square" and targets.marker.color == "rgba(0, 0, 0, 0)"  # invisible on the colours
 
 
 def test_small_figures_are_valid_plotly_with_the_white_template():

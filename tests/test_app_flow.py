@@ -154,6 +154,73 @@ def test_attention_page_handles_good_and_bad_uploads(trained):
         assert at.radio(key="attention_source").value == "upload your own"  # page stays usable
 
 
+def test_an_upload_to_a_model_of_drawings_says_so_once(trained):
+    """A run trained on the embedded set has never seen a photo: an upload's answer says so and points to the Data page."""
+    from app.run_tools import DRAWINGS_ONLY_NOTE
+
+    at = trained["at"]
+    at.switch_page("views/attention.py").run()
+    at.radio(key="attention_source").set_value("validation image").run()
+    assert_clean(at)
+    assert DRAWINGS_ONLY_NOTE not in [item.value for item in at.info]  # a drawing from its own validation set: no note
+    at.radio(key="attention_source").set_value("upload your own").run()
+    at.file_uploader(key="attention_upload").set_value(("dog-photo.jpg", jpeg_bytes(), "image/jpeg")).run()
+    assert_clean(at)
+    assert [item.value for item in at.info].count(DRAWINGS_ONLY_NOTE) == 1
+    assert DRAWINGS_ONLY_NOTE.count(". ") == 0 and "Data page" in DRAWINGS_ONLY_NOTE  # one sentence, with where to go
+    assert ("data", "Train on real photos: Data page") in [(link.proto.page, link.proto.label) for link in at.get("page_link")]
+
+
+def test_attention_pictures_can_be_filtered_by_class_and_by_mistakes(trained):
+    """The validation picker lists only one class's pictures, or only those the model gets wrong (checked independently)."""
+    import torch
+
+    from vitcore.data.sources import load_dataset
+    from vitcore.evaluate import evaluate
+    from vitcore.runs.checkpoint import load_model_from_run
+
+    at = trained["at"]
+    at.switch_page("views/attention.py").run()
+    at.radio(key="attention_source").set_value("validation image").run()
+    assert_clean(at)
+    data = load_dataset(None, synthetic_train_per_class=4, synthetic_val_per_class=2)  # what the server shows (SYNTH 4)
+    model, _, class_names = load_model_from_run(trained["store"].get(trained["run_ids"][0]), torch.device("cpu"))
+    predictions = evaluate(model, data.val, class_names, torch.device("cpu")).predictions
+    labels = data.val.labels.numpy()
+
+    def filtered_choice() -> list[int] | str:
+        """The picture indices the filtered slider offers, or the message shown instead of a slider."""
+        sliders = [slider for slider in at.select_slider if slider.key.startswith("attention_val_filtered_")]
+        if sliders:
+            return [int(option) for option in sliders[0].options]
+        return ([item.value for item in at.caption if item.value.startswith("Only validation image")]
+                + [item.value for item in at.info])[0]
+
+    cat = class_names.index("cat")
+    at.selectbox(key="attention_val_class").set_value("cat").run()
+    assert_clean(at)
+    cats = [index for index in range(len(labels)) if labels[index] == cat]
+    assert filtered_choice() == cats
+    assert any(caption.startswith("true class: cat") for caption in image_captions(at))
+    at.toggle(key="attention_val_wrong").set_value(True).run()
+    assert_clean(at)
+    wrong_cats = [index for index in cats if predictions[index] != labels[index]]
+    if len(wrong_cats) > 1:
+        assert filtered_choice() == wrong_cats
+    elif len(wrong_cats) == 1:
+        assert filtered_choice() == f"Only validation image #{wrong_cats[0]} matches."
+    else:
+        assert filtered_choice() == "The model gets every cat validation picture right."
+    at.selectbox(key="attention_val_class").set_value("all classes").run()
+    assert_clean(at)
+    wrong = [index for index in range(len(labels)) if predictions[index] != labels[index]]
+    assert len(wrong) > 1  # a two-step model gets most of them wrong, so the slider is there
+    assert filtered_choice() == wrong
+    at.toggle(key="attention_val_wrong").set_value(False).run()
+    assert_clean(at)
+    assert at.slider(key="attention_val_index").max == len(labels) - 1  # no filter: the plain slider over every picture
+
+
 def upload_on_the_attention_page(at, name: str, size: tuple[int, int]):
     """Open Attention, choose "upload your own" and upload a JPEG of `size`; the page must come out clean."""
     at.switch_page("views/attention.py").run()

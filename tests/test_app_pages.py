@@ -93,6 +93,7 @@ def test_attention_lab_equivalence_timing_and_homework_bugs(app_env):
     at.button(key="lab_timing").click().run()
     assert_clean(at)
     assert "lab_timings" in at.session_state and set(at.session_state["lab_timings"]) == {"loop", "einsum", "fused"}
+    assert any("All variants agree" in item.value for item in at.success)  # the check's result is still shown
     at.checkbox(key="bug_scale_after_softmax").check().run()
     assert_clean(at)
     assert any("do **not** sum to 1" in item.value for item in at.warning)
@@ -101,6 +102,104 @@ def test_attention_lab_equivalence_timing_and_homework_bugs(app_env):
     at.checkbox(key="bug_flattened_sequence_layers").check().run()
     assert_clean(at)
     assert {metric.label: metric.value for metric in at.metric}["parameters at homework size"].endswith(" M")
+
+
+def page_text(at: AppTest) -> list[str]:
+    """Every text a student reads on the page: titles, headings, markdown, captions, alerts and widget labels/choices."""
+    texts = [item.value for kind in ("title", "header", "subheader", "markdown", "caption", "info", "success", "warning")
+             for item in getattr(at, kind)]
+    for kind in ("selectbox", "radio"):
+        for widget in getattr(at, kind):
+            texts.append(widget.label)
+            texts.extend(str(option) for option in widget.options)
+    return texts
+
+
+def text_outside_expanders(at: AppTest) -> list[str]:
+    """page_text minus what sits inside a folded expander (details a student opens on purpose)."""
+    inside = {text for expander in at.expander for text in page_text(expander)}
+    return [text for text in page_text(at) if text not in inside]
+
+
+RECIPE_IDS = ("vit/homework", "vit/classroom", "vit/best", "cnn/hw4", "cnn/best")  # the CLI's preset names
+
+
+def test_home_and_train_speak_plainly_and_keep_the_ids_folded(app_env):
+    """Preset and dataset ids stay for the CLI, in expanders; the pages name recipes plainly with one sentence each."""
+    from vitcore.presets import get_preset, list_presets
+
+    at = new_app().run()
+    assert_clean(at)
+    data_id = at.code[0].value if at.code else ""
+    assert data_id.startswith("synthetic-seed")  # the dataset id, folded away in an expander
+    visible = " ".join(text_outside_expanders(at))
+    assert data_id not in visible and not any(recipe_id in visible for recipe_id in RECIPE_IDS), visible
+    assert get_preset("vit", "classroom").title in visible and get_preset("cnn", "hw4").title in visible
+    assert "Measured on the embedded drawings" in visible  # the one-click recipes' figures are for the data in use
+
+    at.switch_page("views/train.py").run()
+    assert_clean(at)
+    for kind in ("vit", "cnn"):
+        at.radio(key="train_kind").set_value(kind).run()
+        picker = at.selectbox(key=f"train_preset_{kind}")
+        assert picker.label == "recipe" and picker.options == [get_preset(kind, name).title for name in list_presets(kind)]
+        for name in list_presets(kind):
+            picker.set_value(name).run()
+            assert_clean(at)
+            preset = get_preset(kind, name)
+            visible = text_outside_expanders(at)
+            assert not any(recipe_id in text for text in visible for recipe_id in RECIPE_IDS), visible
+            assert not any("stride-2" in text or "16×16 patch cut" in text for text in visible), visible
+            summary = next(text for text in visible if text.startswith(preset.summary))
+            assert "Measured on the embedded drawings" in summary or "Measured on the homework's photos (coco5-64)" in summary
+            details = at.expander[0]
+            assert f"--model {kind} --preset {name}" in details.code[0].value and preset.description in details.markdown[0].value
+            picker = at.selectbox(key=f"train_preset_{kind}")
+    # Epochs, learning rate and augmentation come first; every other recipe input is folded under "More settings".
+    more = next(expander for expander in at.expander if expander.label == "More settings")
+    folded = {widget.label for widget in [*more.number_input, *more.selectbox]}
+    shown = {widget.label for widget in [*at.number_input, *at.selectbox]} - folded
+    assert {"epochs", "learning rate", "augmentation"} <= shown
+    assert shown - {"epochs", "learning rate", "augmentation", "recipe"} == set(), shown
+    assert {"batch size", "seed", "weight decay", "label smoothing"} <= folded
+
+
+def test_preset_figures_name_the_dataset_they_were_measured_on():
+    from vitcore.presets import COCO5_64, EMBEDDED, get_preset
+
+    classroom = get_preset("vit", "classroom")
+    assert classroom.measured_text(EMBEDDED).startswith("Measured on the embedded drawings: ")
+    assert classroom.measured_text(COCO5_64).startswith("Measured on the homework's photos (coco5-64): 67.5 %")
+    best = get_preset("vit", "best")  # never measured on the drawings: its coco5-64 figure, said to be for coco5-64
+    assert best.measured_text(EMBEDDED).startswith("Measured on the homework's photos (coco5-64): ")
+
+
+def test_lab_timing_text_says_what_was_measured():
+    """The words under the timing bars are built from the numbers, never from what the variants are expected to do."""
+    from app.lab_tools import timing_summary
+
+    text = timing_summary({"loop": 0.0065, "einsum": 0.0071, "fused": 0.0077})  # what a 2-core CPU measured once
+    assert text.startswith("Measured just now on this server, fastest first: **loop** 6.50 ms, **einsum** 7.10 ms (1.1× the time), "
+                           "**fused** 7.70 ms (1.2× the time).")
+    assert "17 tokens" in text
+    reversed_order = timing_summary({"loop": 0.009, "einsum": 0.004, "fused": 0.002})
+    assert reversed_order.index("**fused**") < reversed_order.index("**einsum**") < reversed_order.index("**loop**")
+
+
+def test_attention_lab_states_the_measured_order_and_no_fixed_ranking(app_env):
+    at = new_app().run()
+    at.switch_page("views/attention_lab.py").run()
+    assert_clean(at)
+    before = " ".join(page_text(at)).lower()
+    assert "slowest" not in before and "fastest" not in before.replace("which one is fastest depends", "")
+    at.button(key="lab_timing").click().run()
+    assert_clean(at)
+    from app.lab_tools import timing_summary
+
+    timings = at.session_state["lab_timings"]
+    assert timing_summary(timings) in [item.value for item in at.caption]
+    fastest = min(timings, key=timings.get)
+    assert f"fastest first: **{fastest}**" in timing_summary(timings)
 
 
 def test_data_page_refuses_bad_folders_and_switches_to_a_good_one(app_env):

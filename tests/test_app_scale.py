@@ -84,7 +84,7 @@ def trace_length(values) -> int:
     return len(values)
 
 
-def make_vit_run(store, name: str, class_names: list[str]) -> str:
+def make_vit_run(store, name: str, class_names: list[str], dataset_id: str = "synthetic-test") -> str:
     """A finished ViT run folder with real (untrained) weights, written the way fit writes it."""
     from vitcore.models.config import config_to_dict
     from vitcore.models.factory import build_model
@@ -93,7 +93,7 @@ def make_vit_run(store, name: str, class_names: list[str]) -> str:
     model_config = get_preset("vit", "classroom", num_classes=len(class_names), image_size=64).model_config
     model = build_model(model_config)
     config_dict = config_to_dict(model_config)
-    run = store.create_run(name, config_dict, {"epochs": 1}, class_names, "synthetic-test", "test", owner="someone-else")
+    run = store.create_run(name, config_dict, {"epochs": 1}, class_names, dataset_id, "test", owner="someone-else")
     run.save_checkpoint({"model": model.state_dict(), "model_config": config_dict, "class_names": class_names})
     run.append_metrics({"type": "epoch", "epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.5, "seconds": 1.0})
     run.set_status("finished", "done")
@@ -273,8 +273,44 @@ def test_without_validation_pictures_the_attention_page_asks_for_an_upload(serve
     assert not viewer.get("image")
     viewer.file_uploader(key="attention_upload").set_value(("photo.jpg", jpeg_bytes(), "image/jpeg")).run()
     assert_clean(viewer)
-    assert not viewer.info and not viewer.error
+    from app.run_tools import DRAWINGS_ONLY_NOTE
+
+    assert not viewer.error and texts(viewer.info) == [DRAWINGS_ONLY_NOTE]  # no ask; the run learned from drawings only
     assert any(text.startswith("Prediction: ") for text in texts(viewer.subheader))
+
+
+def test_an_upload_to_a_model_of_photos_gets_no_drawings_note(server_env):
+    from app.run_tools import DRAWINGS_ONLY_NOTE
+
+    make_vit_run(server_env["store"], "vit-photos", ["airplane", "bus", "cat", "dog", "pizza"], dataset_id="folder-3fa2c1d0")
+    viewer = new_session().run()
+    viewer.switch_page("views/attention.py").run()
+    viewer.radio(key="attention_source").set_value("upload your own").run()
+    viewer.file_uploader(key="attention_upload").set_value(("photo.jpg", jpeg_bytes(), "image/jpeg")).run()
+    assert_clean(viewer)
+    assert any(text.startswith("Prediction: ") for text in texts(viewer.subheader))
+    assert DRAWINGS_ONLY_NOTE not in texts(viewer.info)
+
+
+def test_a_new_tab_follows_the_training_run_until_it_picks_one(server_env):
+    """A second tab with nothing chosen watches the run that trains, not the newest (queued) one; a pick sticks."""
+    scheduler = server_env["scheduler"]
+    teacher = new_session().run()
+    teacher.switch_page("views/train.py").run()
+    training = start_long_cnn(teacher)
+    teacher.button(key="train_start").click().run()
+    queued = teacher.session_state["train_watch"]
+    assert scheduler.training_runs() == [training] and scheduler.queue_position(queued) == 1
+    student = new_session().run()
+    student.switch_page("views/train.py").run()
+    assert_clean(student)
+    assert student.selectbox(key="train_watch_select").value == training  # not the newest run, which waits
+    assert any("Following the run that trains now" in text for text in texts(student.caption))
+    student.selectbox(key="train_watch_select").set_value(queued).run()
+    student.run()
+    assert_clean(student)
+    assert student.selectbox(key="train_watch_select").value == queued  # the student's own choice stays
+    assert not any("Following the run" in text for text in texts(student.caption))
 
 
 def test_train_page_shows_an_error_for_a_corrupt_run_only(server_env):

@@ -1,8 +1,11 @@
 """End to end in a real browser: headless Chromium (Playwright) against a real `streamlit run` server.
 
 One classroom session, as a student would click it:
-  Home → Train (start the ViT classroom recipe, watch the live view move by itself)
-  → Train a CNN (hw4) → Attention (upload a JPEG, see the overlay) → Compare (two confusion matrices).
+  Home (one click: a ViT, then a CNN) → a second tab opened meanwhile follows the run that trains
+  → Train (the live view, the overlay of runs and the run table all move by themselves)
+  → Attention (upload a JPEG, see the overlay; every heat map draws 0 as its darkest colour)
+  → Compare (two confusion matrices; clicking a cell shows that cell's images)
+  → Attention lab (the equivalence check and the timing both stay on the page).
 
 The server trains on a small embedded synthetic set with shortened recipes
 (env VIT_CLASSROOM_SYNTH_PER_CLASS and VIT_CLASSROOM_TRAIN_OVERRIDES). A full-page
@@ -12,6 +15,7 @@ Measured timings are printed (run with `-s` to see them).
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import statistics
@@ -32,10 +36,10 @@ from browser_support import (
 SCREENSHOT_DIR = REPO_ROOT / "test-artifacts" / "screenshots"  # git-ignored output folder
 SYNTH_PER_CLASS = 40  # training images per synthetic class (val gets a third): 200 train / 65 val images
 TRAIN_OVERRIDES = {
-    "epochs": 3,  # three epochs: the per-epoch chart gains points while we watch
+    "epochs": 4,  # four epochs: the per-epoch charts and the run table gain epochs while we watch
     "batch_size": 16,  # small steps: many iteration points
-    "max_train_batches_per_epoch": 10,  # 30 steps per run
-    "min_seconds_per_step": 0.3,  # demo pace: >= 9 s per run on any machine, so the live charts update while we watch
+    "max_train_batches_per_epoch": 10,  # 40 steps per run
+    "min_seconds_per_step": 0.4,  # demo pace: >= 16 s per run on any machine, so the pages update while we watch
     "eval_batch_size": 64,  # small validation batches
     "num_threads": 1,  # leave the other core to the browser and the server
 }
@@ -155,6 +159,33 @@ def save_full_page(page, name: str) -> Path:
     return path
 
 
+# JavaScript: the rows of the Train page's run table (Streamlit's data grid keeps its visible cells in a hidden <table>).
+RUN_TABLE_ROWS_JS = """
+() => Array.from(document.querySelectorAll('[data-testid="stDataFrame"] table tr'))
+    .map(row => Array.from(row.querySelectorAll('td')).map(cell => cell.textContent.trim()))
+    .filter(cells => cells.length)
+"""
+# JavaScript: points of the traces named after `name` in the last per-epoch chart (the Train page's overlay comes last).
+OVERLAY_POINTS_JS = """
+name => {
+    const charts = Array.from(document.querySelectorAll('.js-plotly-plot'))
+        .filter(c => (((c._fullLayout || {}).title || {}).text || '').includes('per epoch'));
+    if (!charts.length) return -1;
+    return (charts[charts.length - 1]._fullData || []).filter(t => (t.name || '').includes(name))
+        .reduce((total, t) => total + (t._length || 0), 0);
+}
+"""
+# JavaScript: page coordinates of a confusion-matrix cell's centre (true class = row, predicted class = column).
+CELL_CENTRE_JS = """
+(chart, cell) => {
+    const layout = chart._fullLayout, box = chart.getBoundingClientRect();
+    return [box.left + layout.xaxis._offset + layout.xaxis.l2p(layout.xaxis.d2l(cell[1])),
+            box.top + layout.yaxis._offset + layout.yaxis.l2p(layout.yaxis.d2l(cell[0]))];
+}
+"""
+HEATMAP_CHARTS_JS = "() => Array.from(document.querySelectorAll('.js-plotly-plot')).filter(c => (c._fullData || []).some(t => t.type === 'heatmap'))"
+
+
 def progress_texts(page) -> list[str]:
     return page.locator('[data-testid="stProgress"]').all_inner_texts()
 
@@ -168,6 +199,27 @@ def live_signature(page) -> tuple[str, tuple[int, ...]]:
     text = " | ".join(progress_texts(page))
     points = tuple(trace["points"] for chart in plotly_summary(page) for trace in chart)
     return text, points
+
+
+def run_table_epochs(page, name: str) -> int | None:
+    """Epochs done of the run called `name` as the Train page's "All runs" table shows it ("2/4" -> 2), or None."""
+    for cells in page.evaluate(RUN_TABLE_ROWS_JS):
+        if any(name in cell for cell in cells):
+            done = next((cell.split("/")[0] for cell in cells if re.fullmatch(r"\d+/(\d+|\?)", cell)), None)
+            return int(done) if done is not None else None
+    return None
+
+
+def colour_bar_bottoms(page) -> list[tuple[int, int, int]]:
+    """The rendered colour at the bottom (the value 0 end) of every heatmap colour bar on the page, from a screenshot."""
+    bottoms = []
+    for chart in page.locator(".js-plotly-plot").filter(has=page.locator("rect.cbfill")).all():
+        chart.scroll_into_view_if_needed()
+        box = chart.locator("rect.cbfill").first.bounding_box()
+        shot = page.screenshot(clip={"x": box["x"], "y": box["y"] + box["height"] - 4, "width": box["width"], "height": 3})
+        pixels = Image.open(io.BytesIO(shot)).convert("RGB")
+        bottoms.append(pixels.getpixel((pixels.width // 2, pixels.height // 2)))
+    return bottoms
 
 
 def select_radio(page, widget_label: str, option: str) -> None:
@@ -213,20 +265,29 @@ def test_classroom_flow_in_a_real_browser(server, page, tmp_path):
         assert_no_error_boxes(page, "Home")
         save_full_page(page, "home")
 
-        # 1 · Train: the ViT classroom preset is the default; start it.
+        # 1 · One click on Home trains the classroom ViT, then the homework CNN (queued behind it).
+        page.get_by_role("button", name="Train a ViT and a CNN on this data").click()
+        expect(page.locator('[data-testid="stProgress"]').filter(has_text="vit-classroom")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+
+        # 2 · A second tab opened meanwhile (a new session, nothing chosen) shows the run that trains, not the queued CNN.
+        watcher = page.context.new_page()
+        watcher.set_default_timeout(PAGE_TIMEOUT_MS)
+        watcher.goto(f"{server.url}/train")
+        wait_for_selectbox_value(watcher, "watch run", "vit-classroom")
+        watcher_progress = watcher.locator('[data-testid="stProgress"]').filter(has_text="vit-classroom")
+        expect(watcher_progress).to_contain_text("running", timeout=TRAINING_TIMEOUT_MS)
+        watcher_texts = {watcher_progress.inner_text()}
+
+        # 3 · This tab's Train page: the recipe picker speaks plainly, and the live view changes by itself.
         go_to(page, "Train")
-        start_button = page.get_by_role("button", name="Start training")
-        expect(start_button).to_be_visible()
-        wait_until_idle(page)
-        wait_for_selectbox_value(page, "preset", "classroom")
-        start_button.click()
+        wait_for_selectbox_value(page, "recipe", "Classroom ViT")
         progress = page.locator('[data-testid="stProgress"]').filter(has_text="vit-classroom")
         expect(progress).to_contain_text("running", timeout=TRAINING_TIMEOUT_MS)
-
-        # 2 · The live view changes by itself: sample it without touching the page.
         changes: list[tuple[float, tuple]] = []  # (time, signature) whenever anything in the live view changed
         chart_changes: list[float] = []  # times at which the charts' point counts changed
         point_counts: list[int] = []  # the largest trace's point count at each change
+        overlay_points: list[int] = []  # the ViT's points in the "overlay several runs" chart, sampled while it trains
+        table_epochs: list[int] = []  # the ViT's epochs in the "all runs" table, sampled while it trains
         last = None
         deadline = time.monotonic() + TRAINING_TIMEOUT_MS / 1000
         while time.monotonic() < deadline:
@@ -240,6 +301,13 @@ def test_classroom_flow_in_a_real_browser(server, page, tmp_path):
                 last = signature
             if "finished" in signature[0] or "failed" in signature[0]:
                 break
+            if "running" in signature[0]:  # before the run ends (which redraws the whole page anyway)
+                overlay_points.append(page.evaluate(OVERLAY_POINTS_JS, "vit-classroom"))
+                epochs_in_table = run_table_epochs(page, "vit-classroom")
+                if epochs_in_table is not None:
+                    table_epochs.append(epochs_in_table)
+                if watcher_progress.count():
+                    watcher_texts.add(watcher_progress.first.inner_text(timeout=2_000))
             time.sleep(POLL_S)
         assert "finished" in last[0], f"the ViT run did not finish: {last[0]}"
         assert len(changes) >= 2, f"the live view changed only {len(changes)} time(s) without a click: {changes}"
@@ -249,6 +317,16 @@ def test_classroom_flow_in_a_real_browser(server, page, tmp_path):
             f"the live charts never gained points while watching: {point_counts}"
         )
         assert len(chart_changes) >= 2, f"the live charts changed only {len(chart_changes)} time(s): {point_counts}"
+        # The overlay chart and the run table follow the training run without a click (they used to stay at the
+        # epoch they showed when the page opened).
+        assert overlay_points and max(overlay_points) > overlay_points[0], (
+            f"the overlay chart never gained an epoch while the ViT trained: {overlay_points}"
+        )
+        assert table_epochs and max(table_epochs) > table_epochs[0], (
+            f"the run table never showed a newer epoch while the ViT trained: {table_epochs}"
+        )
+        # The second tab showed the ViT moving, and follows the CNN once the ViT is done and the CNN trains.
+        assert len(watcher_texts) >= 2, f"the second tab's progress never moved: {watcher_texts}"
         chart_intervals = [later - earlier for earlier, later in zip(chart_changes, chart_changes[1:])]
         text_changes = [when for (when, (text, _)), previous in zip(changes[1:], changes) if text != previous[1][0]]
         text_intervals = [later - earlier for earlier, later in zip(text_changes, text_changes[1:])]
@@ -259,28 +337,24 @@ def test_classroom_flow_in_a_real_browser(server, page, tmp_path):
             timings["progress text update interval, median (s)"] = statistics.median(text_intervals)
         timings["live chart changes observed (loss-curve point count)"] = len(chart_changes)
         timings["chart points first → last"] = f"{min(point_counts)} → {max(point_counts)}"
-        # The epoch chart holds all three epochs once the run is done.
+        timings["overlay points / table epochs first → last while training"] = (
+            f"{overlay_points[0]} → {max(overlay_points)} / {table_epochs[0]} → {max(table_epochs)}"
+        )
+        # The epoch chart holds all four epochs once the run is done.
         page.wait_for_function(
             "() => Array.from(document.querySelectorAll('.js-plotly-plot')).some(c => (((c._fullLayout || {}).title || {}).text || '').includes('per epoch') "
-            "&& (c._fullData || []).some(t => t._length === 3))"
+            f"&& (c._fullData || []).some(t => t._length === {TRAIN_OVERRIDES['epochs']}))"
         )
-        wait_until_idle(page)
-        assert_no_error_boxes(page, "Train (ViT)")
-
-        # 3 · A CNN run (hw4) for the comparison.
-        select_radio(page, "model", "CNN")
-        wait_for_selectbox_value(page, "preset", "hw4")
-        wait_until_idle(page)
-        page.get_by_role("button", name="Start training").click()
-        cnn_progress = page.locator('[data-testid="stProgress"]').filter(has_text="cnn-hw4")
-        expect(cnn_progress).to_contain_text("finished", timeout=TRAINING_TIMEOUT_MS)
-        # When a run ends the whole page refreshes by itself, not only the live view.
-        # The checkpoint download button lives outside the live fragment and appears only once the run is over.
+        expect(watcher.locator('[data-testid="stProgress"]').filter(has_text="cnn-hw4")).to_contain_text(
+            "finished", timeout=TRAINING_TIMEOUT_MS
+        )
+        assert_no_error_boxes(watcher, "Train (second tab)")
+        watcher.close()
+        # The checkpoint download button lives outside the live fragment and appears once the watched run is over.
         expect(page.get_by_role("button", name="Download checkpoint")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
         wait_until_idle(page)
-        wait_for_selectbox_value(page, "watch run", "cnn-hw4")
         expect(page.get_by_text(re.compile(r"train vs val accuracy per epoch")).first).to_be_visible()
-        assert_no_error_boxes(page, "Train (CNN)")
+        assert_no_error_boxes(page, "Train")
         save_full_page(page, "train")
 
         # 4 · Attention: the ViT run, an uploaded 640×480 JPEG, the overlay appears.
@@ -312,6 +386,7 @@ def test_classroom_flow_in_a_real_browser(server, page, tmp_path):
         )
         expect(page.get_by_role("heading", name=re.compile(r"^Prediction: "))).to_be_visible()
         expect(page.get_by_text("your upload")).to_be_visible()
+        expect(page.get_by_text("only ever seen the embedded drawings", exact=False)).to_be_visible()
         # one probability row per class, the predicted class first; then unfold the layers x heads section:
         # grid, token matrix and rollout
         probability_rows = page.locator('[data-testid="stMarkdown"] table tbody tr')
@@ -322,6 +397,10 @@ def test_classroom_flow_in_a_real_browser(server, page, tmp_path):
         page.get_by_text("Show every layer and head", exact=False).first.click()
         page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=PAGE_TIMEOUT_MS)
         wait_until_idle(page)
+        # Every attention heat map (layers x heads, token x token, rollout) draws 0 as Inferno's black, not a theme colour.
+        bottoms = colour_bar_bottoms(page)
+        assert len(bottoms) == 3, f"expected three heat maps with a colour bar, found {len(bottoms)}"
+        assert all(max(pixel) <= 40 for pixel in bottoms), f"the value 0 is not drawn dark: {bottoms}"
         assert_no_error_boxes(page, "Attention")
         save_full_page(page, "attention")
 
@@ -343,8 +422,44 @@ def test_classroom_flow_in_a_real_browser(server, page, tmp_path):
         heatmap_shapes = [(trace["rows"], trace["columns"]) for chart in plotly_summary(page) for trace in chart if trace["type"] == "heatmap"]
         assert heatmap_shapes == [(5, 5), (5, 5)], f"expected two 5×5 confusion matrices, got {heatmap_shapes}"
         expect(page.get_by_role("heading", name="Confusion matrices")).to_be_visible()
+        # Clicking a cell of either matrix shows that cell's images: its pair in the picker and as many pictures as it counts.
+        for index, kind in enumerate(("ViT", "CNN")):
+            chart = page.locator(".js-plotly-plot").filter(has=page.locator(".heatmaplayer")).nth(index)
+            counts = chart.evaluate("chart => chart._fullData.find(t => t.type === 'heatmap').z")
+            classes = chart.evaluate("chart => chart._fullData.find(t => t.type === 'heatmap').x")
+            shown_now = selectbox_text(page, "model · true class")
+            true_index, predicted_index = max(
+                ((row, column) for row in range(len(classes)) for column in range(len(classes))
+                 if f"{kind} · {classes[row]} → {classes[column]}" not in shown_now),
+                key=lambda cell: counts[cell[0]][cell[1]],
+            )  # the fullest cell that is not already shown
+            true_name, predicted_name = classes[true_index], classes[predicted_index]
+            chart.scroll_into_view_if_needed()
+            x, y = chart.evaluate(CELL_CENTRE_JS, [true_name, predicted_name])
+            page.mouse.click(x, y)
+            wait_for_selectbox_value(page, "model · true class", f"{kind} · {true_name} → {predicted_name}")
+            expected = int(counts[true_index][predicted_index])
+            expect(page.get_by_text(f"{expected} image(s); showing {min(expected, 24)}.")).to_be_visible()
+            expect(page.locator('[data-testid="stImage"]')).to_have_count(min(expected, 24))
+        wait_until_idle(page)
         assert_no_error_boxes(page, "Compare")
         save_full_page(page, "compare")
+
+        # 6 · Attention lab: each button's result stays on the page when the other one is pressed.
+        go_to(page, "Attention lab")
+        page.get_by_role("button", name="Run equivalence check").click()
+        agree = page.get_by_text("All variants agree", exact=False)
+        expect(agree).to_be_visible()
+        page.get_by_role("button", name="Time loop vs einsum vs fused").click()
+        measured = page.get_by_text("Measured just now on this server", exact=False)
+        expect(measured).to_be_visible()
+        wait_until_idle(page)
+        expect(agree).to_be_visible()
+        page.get_by_role("button", name="Run equivalence check").click()
+        wait_until_idle(page)
+        expect(agree).to_be_visible()
+        expect(measured).to_be_visible()
+        assert_no_error_boxes(page, "Attention lab")
 
         assert not page.page_errors, f"JavaScript errors in the page: {page.page_errors}"
     except BaseException:

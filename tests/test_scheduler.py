@@ -88,6 +88,7 @@ def test_limit_one_queues_the_second_job_until_the_first_finishes(setup):
     first = scheduler.submit(MODEL_CONFIG, quick_config(epochs=1), data, owner="alice", name="first")
     second = scheduler.submit(MODEL_CONFIG, quick_config(epochs=1), lambda: data, owner="bob", name="second")
     assert scheduler.active_runs() == [first, second]
+    assert scheduler.training_runs() == [first]  # the one that trains, not the one that waits
     assert scheduler.queue_position(first) is None and scheduler.queue_position(second) == 1
     waiting = scheduler.snapshot(second)
     assert waiting.status == "queued" and "waiting for a free training slot (next in line)" == waiting.message

@@ -180,7 +180,7 @@ def test_sigkilled_server_run_is_interrupted_then_resumed_in_the_browser(tmp_pat
         # 1 · Start the ViT classroom run from the Train page.
         page = new_tab(browser)
         open_train_page(page, first)
-        assert "classroom" in selectbox_text(page, "preset"), "the ViT classroom preset should be the default"
+        assert "Classroom ViT" in selectbox_text(page, "recipe"), "the classroom ViT should be the default recipe"
         started = time.monotonic()
         page.get_by_role("button", name="Start training").click()
 

@@ -8,15 +8,39 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import plotly.colors
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
-HEAT_SCALE = "Inferno"  # colour scale for attention maps (matches vitcore.explain.overlay's default)
-MATRIX_SCALE = "Blues"  # colour scale for confusion matrices
+HEAT_SCALE_NAME = "Inferno"  # colour scale of attention maps (matches vitcore.explain.overlay's default)
+MATRIX_SCALE_NAME = "Blues"  # colour scale of confusion matrices
 TEMPLATE = "plotly_white"  # plotly template of every figure (white background, light grid)
 GRID_GAP = 1  # NaN rows/columns between the tiles of the layers x heads mosaic (drawn as background)
+STREAMLIT_PLACEHOLDER_COLOURS = frozenset(f"#{index:06d}" for index in range(1, 41))  # see streamlit_safe_scale
+CELL_MARKER_PX = 36  # side of the invisible click target on each confusion-matrix cell
 RUN_COLOURS = ("#4F46E5", "#DC2626", "#059669", "#D97706", "#7C3AED", "#0891B2", "#DB2777", "#65A30D")
+
+
+def streamlit_safe_scale(name: str) -> list[list]:
+    """Plotly's colour scale `name` as [position, "rgb(r, g, b)"] pairs, so Streamlit draws it as asked.
+
+    Streamlit's chart theme sends its own colours to the browser as the placeholders #000001 ... #000040
+    and the browser swaps every one of them in the figure for a theme colour, the figure's own traces
+    included. Inferno starts at #000004, so the colour of 0 turned into a pale theme colour and the patches
+    a head ignores looked brighter than the ones it reads. The same colours written as rgb() are never swapped.
+    """
+    scale = []
+    for position, colour in plotly.colors.get_colorscale(name):  # (position in [0, 1], "#rrggbb" or "rgb(...)")
+        if colour.startswith("#"):
+            red, green, blue = plotly.colors.hex_to_rgb(colour)
+            colour = f"rgb({red}, {green}, {blue})"
+        scale.append([position, colour])
+    return scale
+
+
+HEAT_SCALE = streamlit_safe_scale(HEAT_SCALE_NAME)  # attention maps: black (0) -> purple -> yellow (largest)
+MATRIX_SCALE = streamlit_safe_scale(MATRIX_SCALE_NAME)  # confusion matrices: white (0) -> dark blue
 
 
 def _with_template(figure: go.Figure) -> go.Figure:
@@ -143,24 +167,27 @@ def epoch_accuracy(epochs_by_run: dict[str, pd.DataFrame]) -> go.Figure:
 def confusion_matrix(
     matrix: np.ndarray, class_names: list[str], title: str, zmax: float, normalised: bool
 ) -> go.Figure:
-    """Heatmap of a (C, C) confusion matrix, rows = true class, columns = predicted class.
+    """Heatmap of a (C, C) confusion matrix, rows = true class, columns = predicted class; a cell can be clicked.
 
-    `zmax` is passed in so two matrices shown side by side share one colour scale.
+    `zmax` is passed in so two matrices shown side by side share one colour scale. Plotly cannot select the
+    cells of a heatmap, so an invisible square marker sits on every cell: clicking a cell selects its marker,
+    and Streamlit hands the page that point (x = predicted class, y = true class).
     """
     text = [[f"{value:.2f}" if normalised else f"{int(value)}" for value in row] for row in matrix]
-    figure = go.Figure(
-        go.Heatmap(
-            z=matrix,
-            x=class_names,
-            y=class_names,
-            zmin=0,
-            zmax=zmax,
-            colorscale=MATRIX_SCALE,
-            text=text,
-            texttemplate="%{text}",
-            hovertemplate="true %{y} → predicted %{x}: %{text}<extra></extra>",
-        )
+    heatmap = go.Heatmap(
+        z=matrix, x=class_names, y=class_names, zmin=0, zmax=zmax, colorscale=MATRIX_SCALE,
+        text=text, texttemplate="%{text}", hoverinfo="skip",  # the markers below answer hovers and clicks
     )
+    true_names = [true for true in class_names for _ in class_names]  # row of each cell, row by row
+    predicted_names = [predicted for _ in class_names for predicted in class_names]  # column of each cell
+    cell_markers = go.Scatter(
+        x=predicted_names, y=true_names, mode="markers", showlegend=False,
+        customdata=[value for row in text for value in row],
+        marker=dict(symbol="square", size=CELL_MARKER_PX, color="rgba(0, 0, 0, 0)"),  # invisible, but clickable
+        selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
+        hovertemplate="true %{y} → predicted %{x}: %{customdata}<br>click to see these images<extra></extra>",
+    )
+    figure = go.Figure([heatmap, cell_markers])
     figure.update_xaxes(title_text="predicted class", side="bottom")
     figure.update_yaxes(title_text="true class", autorange="reversed")
     return _layout(figure, title, height=420)
@@ -268,9 +295,9 @@ def token_matrix(matrix: np.ndarray, num_prefix_tokens: int, title: str) -> go.F
     return _figure([heatmap], layout)
 
 
-def single_heatmap(values: np.ndarray, title: str, colorscale: str = HEAT_SCALE, height: int = 320) -> go.Figure:
+def single_heatmap(values: np.ndarray, title: str, colorscale: list | None = None, height: int = 320) -> go.Figure:
     """One small (g, g) map, e.g. attention rollout."""
-    heatmap = go.Heatmap(z=values, colorscale=colorscale, hovertemplate="%{z:.3f}<extra></extra>")
+    heatmap = go.Heatmap(z=values, colorscale=colorscale or HEAT_SCALE, hovertemplate="%{z:.3f}<extra></extra>")
     layout = dict(
         title=dict(text=title),
         height=height,

@@ -173,6 +173,7 @@ class ShownPicture:
     digest: str  # content key of the prediction cache
     shown_as: str  # first part of the caption under the picture: which picture this is
     mask: np.ndarray | None = None  # (S, S) bool object mask of a validation picture (synthetic set), else None
+    uploaded: bool = False  # True for the student's own picture, False for a validation picture
 
 
 def validation_picture(data, index: int, shown_as: str) -> ShownPicture:
@@ -184,7 +185,44 @@ def validation_picture(data, index: int, shown_as: str) -> ShownPicture:
     return ShownPicture(picture, picture, picture_digest(pixels.tobytes()), shown_as.format(index=index, label=label), mask)
 
 
-def chosen_picture(class_names) -> ShownPicture | None:
+ALL_CLASSES = "all classes"  # the class filter's first choice
+
+
+def validation_candidates(data, run_id, info, class_names) -> tuple[np.ndarray, str | None]:
+    """Indices of the validation pictures the filters let through, and what to say when there are none.
+
+    The filters: one class (its true label) and "only the ones the model gets wrong", which needs the run's
+    predictions on the whole validation split (state.evaluate_run, computed once per run and dataset).
+    """
+    labels = data.val.labels.cpu().numpy()  # (N,) true class of each validation picture
+    candidates = np.arange(len(labels))  # (N,) all validation indices
+    filter_left, filter_right = st.columns(2)
+    wanted_class = filter_left.selectbox("show class", [ALL_CLASSES, *data.class_names], key="attention_val_class")
+    same_classes = list(data.class_names) == list(class_names)
+    only_wrong = filter_right.toggle(
+        "only the ones the model gets wrong", key="attention_val_wrong", disabled=not same_classes,
+        help="Runs the model once over every validation picture (kept for later visits)." if same_classes
+        else "Needs a dataset with the run's classes.",
+    )
+    if wanted_class != ALL_CLASSES:
+        candidates = candidates[labels[candidates] == data.class_names.index(wanted_class)]
+    if only_wrong and same_classes:
+        drop_multilabel, drop_leaked = state.hygiene_flags()
+        try:
+            evaluation = state.evaluate_run(run_id, info.checkpoint_mtime, state.active_source(), drop_multilabel, drop_leaked)
+        except VitcoreError as error:
+            return candidates[:0], f"The run's predictions could not be computed: {error}"
+        wrong = np.asarray(evaluation.predictions) != labels  # (N,) True where the model is wrong
+        candidates = candidates[wrong[candidates]]
+    if len(candidates) == 0:
+        which = "" if wanted_class == ALL_CLASSES else f"{wanted_class} "
+        return candidates, (
+            f"The model gets every {which}validation picture right." if only_wrong else f"There is no {which}validation picture."
+        )
+    return candidates, None
+
+
+def chosen_picture(run_id, info, class_names) -> ShownPicture | None:
     """The "Picture" choice and its widgets; the picture to explain, or None after a message (nothing to show)."""
     choice = st.radio("Picture", ["validation image", "upload your own"], horizontal=True, key="attention_source")
     if choice == "validation image":
@@ -198,7 +236,21 @@ def chosen_picture(class_names) -> ShownPicture | None:
         if count == 0:
             st.info("The active dataset has no validation images.")
             return None
-        index = st.slider("validation image #", 0, count - 1, 0, key="attention_val_index") if count > 1 else 0
+        candidates, empty_message = validation_candidates(data, run_id, info, class_names)
+        if empty_message is not None:
+            st.info(empty_message)
+            return None
+        if len(candidates) == count:  # no filter: the plain slider over every picture
+            index = st.slider("validation image #", 0, count - 1, 0, key="attention_val_index") if count > 1 else 0
+        elif len(candidates) > 1:  # a slider over the pictures the filters let through; its key changes with them
+            filters = f"{st.session_state.get('attention_val_class')}_{st.session_state.get('attention_val_wrong')}"
+            index = st.select_slider(
+                f"validation image # ({len(candidates)} of {count} match)", options=[int(value) for value in candidates],
+                key=f"attention_val_filtered_{filters}",
+            )
+        else:
+            index = int(candidates[0])
+            st.caption(f"Only validation image #{index} matches.")
         st.session_state[LAST_VALIDATION_KEY] = index
         return validation_picture(data, index, "true class: {label}")
 
@@ -223,12 +275,12 @@ def chosen_picture(class_names) -> ShownPicture | None:
     except VitcoreError as error:
         st.error(str(error))
         return None
-    return ShownPicture(picture, display_picture, digest, "your upload")
+    return ShownPicture(picture, display_picture, digest, "your upload", uploaded=True)
 
 
 def show_picture_and_prediction(run_id, info, model, class_names, image_size, device) -> None:
     """The body of picture_and_prediction."""
-    shown = chosen_picture(class_names)
+    shown = chosen_picture(run_id, info, class_names)
     if shown is None:
         return
     try:
@@ -252,6 +304,9 @@ def show_picture_and_prediction(run_id, info, model, class_names, image_size, de
     with right:
         st.subheader(f"Prediction: {prediction.predicted}")
         st.markdown(probability_table(prediction.probabilities, class_names))
+        if shown.uploaded and info.trained_on_drawings:
+            st.info(run_tools.DRAWINGS_ONLY_NOTE, icon=":material/draw:")
+            st.page_link("views/data.py", label="Train on real photos: Data page", icon=":material/photo_library:")
         if shown.mask is not None:
             score = run_tools.localization(maps.rollout, shown.mask)
             metric_left, metric_right = st.columns(2)

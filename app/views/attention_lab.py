@@ -25,9 +25,10 @@ from vitcore.models.attention import ATTENTION_VARIANTS  # noqa: E402
 
 tabs = st.tabs([f"{name}" for name in ATTENTION_VARIANTS])
 captions = {
-    "loop": "One head at a time in a Python loop: every step is named, easiest to read, slowest.",
+    "loop": "One head at a time in a Python loop: every step is named, the easiest to read.",
     "einsum": "All heads at once: `einops.rearrange` gives the heads their own axis and `torch.einsum` does the products.",
-    "fused": "`F.scaled_dot_product_attention`: one fused kernel (FlashAttention on GPUs), fastest, weights computed only when asked.",
+    "fused": "`F.scaled_dot_product_attention`: one fused kernel (FlashAttention on GPUs), weights computed only when asked. "
+    "Which one is fastest depends on the machine and the input size: section 3 measures it here.",
 }
 for tab, (name, variant) in zip(tabs, ATTENTION_VARIANTS.items()):
     with tab:
@@ -35,19 +36,30 @@ for tab, (name, variant) in zip(tabs, ATTENTION_VARIANTS.items()):
         st.code(inspect.getsource(variant), language="python", line_numbers=True)
 
 # ------------------------------------------------------------------ equivalence
-st.header("2 · Are they really the same?")
-left, right = st.columns([2, 3])
-with left:
-    st.markdown(
-        "The check copies one set of weights into all three modules, feeds them the same random tokens "
-        "(batch 2, 17 tokens, width 64, 4 heads) and reports the largest absolute difference. "
-        "Differences around 1e-7 are float32 rounding; anything above 1e-4 would be a bug."
-    )
-    seed = st.number_input("random seed", min_value=0, max_value=10_000, value=0, step=1, key="lab_seed")
-    run_check = st.button("Run equivalence check", key="lab_equivalence", type="primary")
-with right:
-    if run_check:
-        report = lab_tools.check_equivalence(seed=int(seed))
+# Sections 2 and 3 are fragments and keep their results in the session: pressing one button reruns only its own
+# section, so the other section's result stays on the page (and both survive a rerun of the whole page).
+EQUIVALENCE_KEY = "lab_equivalence_report"  # session key: (seed, EquivalenceReport) of the last check
+TIMINGS_KEY = "lab_timings"  # session key: {variant: median seconds per forward pass} of the last timing
+
+
+@st.fragment
+def equivalence_section() -> None:
+    """Section 2: copy one set of weights into every variant and compare their outputs."""
+    left, right = st.columns([2, 3])
+    with left:
+        st.markdown(
+            "The check copies one set of weights into all three modules, feeds them the same random tokens "
+            "(batch 2, 17 tokens, width 64, 4 heads) and reports the largest absolute difference. "
+            "Differences around 1e-7 are float32 rounding; anything above 1e-4 would be a bug."
+        )
+        seed = st.number_input("random seed", min_value=0, max_value=10_000, value=0, step=1, key="lab_seed")
+        if st.button("Run equivalence check", key="lab_equivalence", type="primary"):
+            st.session_state[EQUIVALENCE_KEY] = (int(seed), lab_tools.check_equivalence(seed=int(seed)))
+    with right:
+        if EQUIVALENCE_KEY not in st.session_state:
+            st.info("Press **Run equivalence check** to compare the outputs.")
+            return
+        checked_seed, report = st.session_state[EQUIVALENCE_KEY]
         rows = [
             {"compared with loop": name, "max |Δ output|": report.output_diff[name], "max |Δ weights|": report.weight_diff.get(name, float("nan"))}
             for name in report.output_diff
@@ -55,34 +67,45 @@ with right:
         st.dataframe(rows, hide_index=True)
         worst = max(report.output_diff.values())
         if worst < 1e-4:
-            st.success(f"All variants agree (largest difference {worst:.1e}); every attention row sums to 1 within {report.row_sum_error:.1e}.")
+            st.success(
+                f"All variants agree (largest difference {worst:.1e}, seed {checked_seed}); every attention row sums to 1 "
+                f"within {report.row_sum_error:.1e}."
+            )
         else:
-            st.error(f"The variants disagree by up to {worst:.3g}: one implementation is wrong.")
-    else:
-        st.info("Press **Run equivalence check** to compare the outputs.")
+            st.error(f"The variants disagree by up to {worst:.3g} (seed {checked_seed}): one implementation is wrong.")
 
-# ------------------------------------------------------------------ timing
+
+@st.fragment
+def timing_section() -> None:
+    """Section 3: time each variant on this server and say in words what was measured."""
+    left, right = st.columns([2, 3])
+    with left:
+        st.markdown(
+            "Each variant runs a forward pass on a batch of 32 sequences of 17 tokens (the 4×4 patches plus CLS of a 64 px image), "
+            "width 256 with 8 heads; the median of 10 repeats is shown. The loop pays Python overhead for every head, "
+            "and the fused kernel never builds the N×N matrix in memory, but with only 17 tokens that matrix is tiny: "
+            "on a CPU the order can come out either way, and the differences are small."
+        )
+        if st.button("Time loop vs einsum vs fused", key="lab_timing"):
+            bar = st.progress(0.0, text="warming up…")
+            st.session_state[TIMINGS_KEY] = lab_tools.time_variants(
+                progress=lambda done, total, message: bar.progress(done / total, text=message)
+            )
+            bar.empty()
+    with right:
+        if TIMINGS_KEY not in st.session_state:
+            st.info("Press the timing button; it takes about a second.")
+            return
+        timings = st.session_state[TIMINGS_KEY]
+        st.plotly_chart(charts.timing_bar(timings), key="lab_timing_chart")
+        st.caption(lab_tools.timing_summary(timings))
+
+
+st.header("2 · Are they really the same?")
+equivalence_section()
+
 st.header("3 · How fast is each one on this machine?")
-left, right = st.columns([2, 3])
-with left:
-    st.markdown(
-        "Each variant runs a forward pass on a batch of 32 sequences of 17 tokens (the 4×4 patches plus CLS of a 64 px image), "
-        "width 256 with 8 heads; the median of 10 repeats is shown. The loop pays Python overhead per head; "
-        "the fused kernel avoids building the N×N matrix in memory."
-    )
-    run_timing = st.button("Time loop vs einsum vs fused", key="lab_timing")
-with right:
-    if run_timing:
-        bar = st.progress(0.0, text="warming up…")
-        medians = lab_tools.time_variants(progress=lambda done, total, message: bar.progress(done / total, text=message))
-        bar.empty()
-        st.session_state["lab_timings"] = medians
-    if "lab_timings" in st.session_state:
-        st.plotly_chart(charts.timing_bar(st.session_state["lab_timings"]))
-        fastest = min(st.session_state["lab_timings"], key=st.session_state["lab_timings"].get)
-        st.caption(f"Fastest here: **{fastest}**. Timings are from this server's hardware, measured just now.")
-    else:
-        st.info("Press the timing button; it takes about a second.")
+timing_section()
 
 # ------------------------------------------------------------------ homework bugs
 st.header("4 · The homework's bugs, one switch each")

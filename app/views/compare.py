@@ -91,7 +91,9 @@ for kind, result in results.items():
         counts = np.divide(counts, row_totals, out=np.zeros_like(counts), where=row_totals > 0)
     matrices[kind] = counts
 shared_zmax = 1.0 if normalised else max(float(matrix.max()) for matrix in matrices.values()) or 1.0
-selected_cell = None
+CELL_KEY = "compare_cell_select"  # session key of the "model · true class → predicted class" picker
+CLICKS_KEY = "compare_clicks"  # session key: the cell selected in each matrix at the previous run
+clicked_cells = {}  # kind -> (true class, predicted class) selected in that matrix now
 columns = st.columns(2)
 for column, (kind, matrix) in zip(columns, matrices.items()):
     with column:
@@ -103,7 +105,7 @@ for column, (kind, matrix) in zip(columns, matrices.items()):
         )
         points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else getattr(getattr(event, "selection", None), "points", [])
         if points:
-            selected_cell = (kind, str(points[0]["y"]), str(points[0]["x"]))
+            clicked_cells[kind] = (str(points[0]["y"]), str(points[0]["x"]))
 st.caption(
     "Rows are the true class, columns the predicted class, in the same order for both models; both use the same colour scale, "
     "so equal shades mean equal values. The diagonal holds the correct answers. Click a cell to see its images."
@@ -112,15 +114,19 @@ st.caption(
 # ------------------------------------------------------------------ images behind a cell
 st.subheader("The images behind a cell")
 pairs = [(kind, true, pred) for kind in results for true in class_names for pred in class_names]
-if selected_cell is not None:
-    st.session_state["compare_cell"] = selected_cell
-default_cell = st.session_state.get("compare_cell", pairs[1] if len(pairs) > 1 else pairs[0])
+previous_clicks = st.session_state.get(CLICKS_KEY, {})
+for kind, (true, predicted) in clicked_cells.items():
+    if previous_clicks.get(kind) != (true, predicted) and (kind, true, predicted) in pairs:  # a new click in this matrix
+        st.session_state[CELL_KEY] = (kind, true, predicted)  # set before the picker is drawn, so it shows that cell
+st.session_state[CLICKS_KEY] = clicked_cells
+if st.session_state.get(CELL_KEY) not in pairs:  # first visit, or the classes changed
+    st.session_state[CELL_KEY] = pairs[1] if len(pairs) > 1 else pairs[0]  # the first mistake: airplane → bus
 cell = st.selectbox(
     "model · true class → predicted class",
     pairs,
-    index=pairs.index(default_cell) if default_cell in pairs else 0,
     format_func=lambda pair: f"{pair[0]} · {pair[1]} → {pair[2]}",
-    key="compare_cell_select",
+    key=CELL_KEY,
+    help="Or click a cell of either matrix above.",
 )
 kind, true_name, pred_name = cell
 result = results[kind]

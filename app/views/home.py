@@ -41,8 +41,10 @@ with data_column:
     st.markdown(f"**{data.source}**")
     st.caption(
         f"{len(data.class_names)} classes ({', '.join(data.class_names)}) · {len(data.train)} training and "
-        f"{len(data.val)} validation images of {data.image_size}×{data.image_size} pixels · id `{data.dataset_id}`"
+        f"{len(data.val)} validation images of {data.image_size}×{data.image_size} pixels"
     )
+    with st.expander("Dataset id (for the command line and the run folders)"):
+        st.code(data.dataset_id, language=None)
     st.page_link("views/data.py", label="Change or inspect the data", icon=":material/photo_library:")
 with device_column:
     st.subheader("Device")
@@ -54,14 +56,16 @@ with device_column:
 
 # ------------------------------------------------------------------ one click
 st.subheader("Train a ViT and a CNN on this data")
+requests = training.classroom_requests(data)
 st.markdown(
-    "One click trains the **vit/classroom** recipe and then the **cnn/hw4** recipe on the active dataset, one after the "
-    "other, so you can compare them on the Compare page. Everyone connected sees the runs; only you can stop them. "
+    f"One click trains two recipes on the active dataset, one after the other: **{requests[0].title}**, then "
+    f"**{requests[1].title}**. Then compare them on the Compare page. Everyone connected sees the runs; only you can stop them. "
     "The server trains a limited number of runs at once, so yours may wait in a queue first."
 )
+st.caption(" ".join(f"{request.title}: {request.measured}" for request in requests if request.measured))
 if st.button("Train a ViT and a CNN on this data", type="primary", key="home_train_both"):
     try:
-        run_ids = training.submit_runs(scheduler, owner, data, training.classroom_requests(data))
+        run_ids = training.submit_runs(scheduler, owner, data, requests)
     except VitcoreError as error:
         st.error(str(error))
     else:

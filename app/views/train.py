@@ -6,16 +6,23 @@ import pandas as pd
 import streamlit as st
 
 from app import run_control, run_tools, state, training
-from app.components import charts
 from app.components.live import progress_line
-from app.live_curves import REFRESH_S, live_curves_for
+from app.live_curves import REFRESH_S, live_curves_for, shared_overlay_figure, shared_run_list
 from app.components.run_picker import deleted_warning, forget_deleted_runs
 from app.estimates import estimate_training_seconds, format_count, format_seconds, measure_matmul_flops, model_cost
 from vitcore.errors import RunError, VitcoreError
-from vitcore.presets import list_presets
+from vitcore.models.attention import ATTENTION_VARIANTS
+from vitcore.presets import get_preset, list_presets
 from vitcore.train.config import AUGMENTATIONS, MAX_DEMO_PACE_S
 
 HOMEWORK_CPU_WARNING_PARAMS = 100_000_000  # warn above this many parameters when training on a CPU
+MODEL_KIND_NAMES = {"vit": "Vision Transformer", "cnn": "CNN (convolutional network)"}  # the model picker's words
+AUGMENTATION_NAMES = {
+    "none": "none",
+    "flip_crop": "flip + shifted crop",
+    "strong": "strong (zoom, colour, cut-out)",
+}  # the augmentation picker's words for vitcore's AUGMENTATIONS
+OVERVIEW_REFRESH_S = 3.0  # while a run is queued or training, the overlay and the run table redraw this often
 
 st.title(":material/model_training: Train")
 st.markdown(
@@ -57,25 +64,22 @@ def cached_cost(model_config_text: str, model_kind: str):
 recipe_column, cost_column = st.columns([3, 2])
 with recipe_column:
     st.subheader("1 · Recipe")
-    kind = st.radio("model", ["vit", "cnn"], horizontal=True, format_func={"vit": "Vision Transformer", "cnn": "CNN"}.get, key="train_kind")
+    kind = st.radio("model", ["vit", "cnn"], horizontal=True, format_func=MODEL_KIND_NAMES.get, key="train_kind")
     preset_names = list_presets(kind)
+    preset_titles = {name: get_preset(kind, name).title for name in preset_names}  # plain names; the ids stay for the CLI
     default_preset = "classroom" if "classroom" in preset_names else preset_names[0]
-    preset_name = st.selectbox("preset", preset_names, index=preset_names.index(default_preset), key=f"train_preset_{kind}")
+    preset_name = st.selectbox(
+        "recipe", preset_names, index=preset_names.index(default_preset), format_func=preset_titles.get,
+        key=f"train_preset_{kind}",
+    )
     preset = training.preset_for_data(kind, preset_name, data)
-    st.caption(preset.description)
+    st.caption(f"{preset.summary} {preset.measured_text(training.dataset_family(data))}")
+    with st.expander("How this recipe works, and its name on the command line"):
+        st.markdown(preset.description)
+        st.code(f"python -m vitcore train --model {kind} --preset {preset_name}", language="bash")
     model_config = preset.model_config
-    if kind == "vit" and model_config.homework_bugs is None:
-        attention = st.selectbox(
-            "attention implementation",
-            ["loop", "einsum", "fused"],
-            index=["loop", "einsum", "fused"].index(model_config.attention),
-            key=f"train_attention_{preset_name}",
-            help="Same numbers, different code (see the Attention lab): loop is slowest, fused fastest.",
-        )
-        model_config = dataclasses.replace(model_config, attention=attention)
     base = preset.train_config
     suffix = f"{kind}_{preset_name}"  # widget keys per preset, so switching presets shows that preset's defaults
-    first, second, third = st.columns(3)
     clamped: list[str] = []  # settings whose default (e.g. from VIT_CLASSROOM_TRAIN_OVERRIDES) lies outside the input's range
 
     def bounded_number(column, label: str, low, high, default, **options):
@@ -85,33 +89,56 @@ with recipe_column:
             clamped.append(f"{label} {default} → {value}")
         return column.number_input(label, low, high, value, **options)
 
-    epochs = bounded_number(first, "epochs", 1, 500, int(base.epochs), key=f"train_epochs_{suffix}")
-    batch_size = bounded_number(second, "batch size", 1, 4096, int(base.batch_size), key=f"train_batch_{suffix}")
-    seed = bounded_number(third, "seed", 0, 1_000_000, int(base.seed), key=f"train_seed_{suffix}")
-    lr = bounded_number(first, "learning rate", 1e-6, 10.0, float(base.lr), format="%.6f", key=f"train_lr_{suffix}")
-    weight_decay = bounded_number(second, "weight decay", 0.0, 1.0, float(base.weight_decay), format="%.4f", key=f"train_wd_{suffix}")
-    label_smoothing = bounded_number(
-        third, "label smoothing", 0.0, 0.9, float(base.label_smoothing), step=0.05, key=f"train_ls_{suffix}"
+    st.markdown("**Change these first**")
+    first, second, third = st.columns(3)
+    epochs = bounded_number(
+        first, "epochs", 1, 500, int(base.epochs), key=f"train_epochs_{suffix}",
+        help="Passes over the training images. More epochs: higher accuracy, until the model starts to overfit.",
     )
-    augmentation = first.selectbox("augmentation", list(AUGMENTATIONS), index=list(AUGMENTATIONS).index(base.augmentation), key=f"train_aug_{suffix}")
-    max_batches = bounded_number(
-        second, "max batches per epoch (0 = all)", 0, 100_000, int(base.max_train_batches_per_epoch or 0), key=f"train_maxb_{suffix}",
-        help="A quick demo: stop each epoch after this many batches.",
+    lr = bounded_number(
+        second, "learning rate", 1e-6, 10.0, float(base.lr), format="%.6f", key=f"train_lr_{suffix}",
+        help="How big each step of learning is: too small learns slowly, too large makes the loss jump around.",
     )
-    demo_pace = bounded_number(
-        third, "demo pace (s per step, 0 = full speed)", 0.0, MAX_DEMO_PACE_S, float(base.min_seconds_per_step), step=0.1,
-        key=f"train_pace_{suffix}",
-        help="Slow motion for a lecture: on a fast GPU a run can end before anyone sees the curves move.",
+    augmentation = third.selectbox(
+        "augmentation", list(AUGMENTATIONS), index=list(AUGMENTATIONS).index(base.augmentation),
+        format_func=AUGMENTATION_NAMES.get, key=f"train_aug_{suffix}",
+        help="Random changes to each training picture, so the model cannot memorise them: it fights overfitting.",
     )
-    mixup_alpha = bounded_number(
-        first, "MixUp strength (0 = off)", 0.0, 2.0, float(base.mixup_alpha), step=0.1, key=f"train_mixup_{suffix}",
-        help="Blend two training images and their labels (weight drawn from Beta(α, α) per batch). Fights overfitting.",
-    )
-    cutmix_alpha = bounded_number(
-        second, "CutMix strength (0 = off)", 0.0, 2.0, float(base.cutmix_alpha), step=0.1, key=f"train_cutmix_{suffix}",
-        help="Paste a random box of one training image into another; the label is shared by area. "
-        "With MixUp on too, each batch uses one of the two. It pays off over long runs (see the README's ablations).",
-    )
+    with st.expander("More settings"):
+        first, second, third = st.columns(3)
+        if kind == "vit" and model_config.homework_bugs is None:
+            attention = first.selectbox(
+                "attention implementation",
+                list(ATTENTION_VARIANTS),
+                index=list(ATTENTION_VARIANTS).index(model_config.attention),
+                key=f"train_attention_{preset_name}",
+                help="Same numbers, different code (see the Attention lab, which times all three on this machine).",
+            )
+            model_config = dataclasses.replace(model_config, attention=attention)
+        batch_size = bounded_number(second, "batch size", 1, 4096, int(base.batch_size), key=f"train_batch_{suffix}")
+        seed = bounded_number(third, "seed", 0, 1_000_000, int(base.seed), key=f"train_seed_{suffix}")
+        weight_decay = bounded_number(first, "weight decay", 0.0, 1.0, float(base.weight_decay), format="%.4f", key=f"train_wd_{suffix}")
+        label_smoothing = bounded_number(
+            second, "label smoothing", 0.0, 0.9, float(base.label_smoothing), step=0.05, key=f"train_ls_{suffix}"
+        )
+        max_batches = bounded_number(
+            third, "max batches per epoch (0 = all)", 0, 100_000, int(base.max_train_batches_per_epoch or 0), key=f"train_maxb_{suffix}",
+            help="A quick demo: stop each epoch after this many batches.",
+        )
+        demo_pace = bounded_number(
+            first, "demo pace (s per step, 0 = full speed)", 0.0, MAX_DEMO_PACE_S, float(base.min_seconds_per_step), step=0.1,
+            key=f"train_pace_{suffix}",
+            help="Slow motion for a lecture: on a fast GPU a run can end before anyone sees the curves move.",
+        )
+        mixup_alpha = bounded_number(
+            second, "MixUp strength (0 = off)", 0.0, 2.0, float(base.mixup_alpha), step=0.1, key=f"train_mixup_{suffix}",
+            help="Blend two training images and their labels (weight drawn from Beta(α, α) per batch). Fights overfitting.",
+        )
+        cutmix_alpha = bounded_number(
+            third, "CutMix strength (0 = off)", 0.0, 2.0, float(base.cutmix_alpha), step=0.1, key=f"train_cutmix_{suffix}",
+            help="Paste a random box of one training image into another; the label is shared by area. "
+            "With MixUp on too, each batch uses one of the two. It pays off over long runs (see the README's ablations).",
+        )
     if clamped:
         st.caption("Defaults moved into the allowed range: " + "; ".join(clamped) + ".")
     try:
@@ -167,8 +194,7 @@ with cost_column:
             st.error(str(error))
         else:
             state.set_selected_run(run_id)
-            st.session_state["train_watch"] = run_id
-            st.session_state["train_watch_select"] = run_id  # the selectbox below is not created yet in this run
+            st.session_state["train_watch"] = run_id  # the "watch run" picker below shows it (it is not created yet)
             position = scheduler.queue_position(run_id)
             st.toast(f"Started {run_id}" if position is None else f"Queued {run_id}: {run_control.queue_text(position)}")
 
@@ -188,12 +214,29 @@ else:
 if not runs:
     st.info("No runs yet — choose a recipe above and press **Start training** (or use the one-click button on Home).")
     st.stop()
-remembered = st.session_state.get("train_watch") or state.selected_run()
-if st.session_state.get("train_watch_select") not in run_ids:  # first visit, or the remembered run is gone
-    st.session_state["train_watch_select"] = remembered if remembered in run_ids else run_ids[0]
-watched = st.selectbox("watch run", run_ids, format_func=lambda run_id: choices.get(run_id, run_id), key="train_watch_select")
-st.session_state["train_watch"] = watched
-state.set_selected_run(watched)
+WATCH_KEY = "train_watch_select"  # session key of the "watch run" picker
+
+
+def remember_watch_choice() -> None:
+    """The student picked a run to watch: stay on it (also after a refresh, through the page address)."""
+    st.session_state["train_watch"] = st.session_state[WATCH_KEY]
+    state.set_selected_run(st.session_state[WATCH_KEY])
+
+
+chosen = st.session_state.get("train_watch") or state.selected_run()  # this tab's own choice (or the page address's)
+following = chosen not in run_ids  # no run of its own chosen: follow the run that is training
+if following:
+    # A new tab (or one whose run was deleted) shows the run the server trains now, not the newest one, which may
+    # be queued behind it; when that run ends and the next starts, the page reruns and follows the next one.
+    training_now = [run_id for run_id in scheduler.training_runs() if run_id in run_ids]
+    st.session_state[WATCH_KEY] = training_now[0] if training_now else run_ids[0]
+else:
+    st.session_state[WATCH_KEY] = chosen
+watched = st.selectbox(
+    "watch run", run_ids, format_func=lambda run_id: choices.get(run_id, run_id), key=WATCH_KEY, on_change=remember_watch_choice
+)
+if following:
+    st.caption("Following the run that trains now (or the newest one); pick a run above to stay on it.")
 owners = {info.run_id: info.owner for info in runs}  # who submitted each run (session ids)
 
 
@@ -268,31 +311,7 @@ def live_view(run_id: str) -> None:
 
 live_view(watched)
 
-# ------------------------------------------------------------------ overlay
-st.subheader("4 · Overlay several runs")
-overlay_options = [info.run_id for info in runs if info.error is None]
-if "train_overlay" in st.session_state:  # drop runs deleted since the last visit (before the widget is created)
-    st.session_state["train_overlay"] = [run_id for run_id in st.session_state["train_overlay"] if run_id in overlay_options]
-    overlay_ids = st.multiselect("runs", overlay_options, format_func=lambda run_id: choices.get(run_id, run_id), key="train_overlay")
-else:
-    overlay_ids = st.multiselect(
-        "runs", overlay_options, default=overlay_options[: min(2, len(overlay_options))],
-        format_func=lambda run_id: choices.get(run_id, run_id), key="train_overlay",
-    )
-if overlay_ids:
-    frames = {}
-    for run_id in overlay_ids:
-        try:
-            frames[labels[run_id]] = run_tools.epoch_frame(store.get(run_id).read_metrics())
-        except RunError:  # deleted a moment ago
-            continue
-    st.plotly_chart(charts.epoch_accuracy(frames), key="train_overlay_chart")
-    st.caption("Each colour is one run; compare recipes on the same axes (dashed = train, solid = val).")
-
-# ------------------------------------------------------------------ run table
-st.subheader("5 · All runs")
-
-
+# ------------------------------------------------------------------ overlay + run table
 def started_by(run_owner: str | None) -> str:
     if run_owner is not None and run_owner == owner:
         return "you"
@@ -304,29 +323,61 @@ def queue_column(run_id: str) -> str:
     return run_control.queue_text(position) if position is not None else ""
 
 
-table = pd.DataFrame(
-    [
-        {
-            "run": info.run_id,
-            "model": info.model_kind,
-            "status": info.status,
-            "queue": queue_column(info.run_id),
-            "started by": started_by(info.owner),
-            "epochs": f"{info.epochs_completed}/{info.epochs_planned or '?'}",
-            "val acc": info.last_val_acc,
-            "checkpoint": "yes" if info.has_checkpoint else "no",
-            "message": info.error or info.message,
-        }
-        for info in runs
-    ]
-)
-st.dataframe(
-    table, hide_index=True,
-    column_config={
-        "val acc": st.column_config.NumberColumn(format="percent"),
-        "queue": st.column_config.TextColumn(width="medium"),  # "12th in the queue" fits
-    },
-)
+def runs_overview() -> None:
+    """Sections 4 and 5: the overlay of several runs and the table of all runs, read afresh on every run.
+
+    While a run is queued or training this is a fragment that redraws itself every OVERVIEW_REFRESH_S, so the
+    overlay and the table move with the live view instead of staying at the epoch they showed when the page opened.
+    """
+    overview_runs = shared_run_list()  # one read per second for every tab on this page
+    overview_labels = {info.run_id: info.label for info in overview_runs}
+    overview_choices = {info.run_id: info.choice_label for info in overview_runs}
+    st.subheader("4 · Overlay several runs")
+    overlay_options = [info.run_id for info in overview_runs if info.error is None]
+    if "train_overlay" in st.session_state:  # drop runs deleted since the last visit (before the widget is created)
+        st.session_state["train_overlay"] = [run_id for run_id in st.session_state["train_overlay"] if run_id in overlay_options]
+        overlay_ids = st.multiselect(
+            "runs", overlay_options, format_func=lambda run_id: overview_choices.get(run_id, run_id), key="train_overlay"
+        )
+    else:
+        overlay_ids = st.multiselect(
+            "runs", overlay_options, default=overlay_options[: min(2, len(overlay_options))],
+            format_func=lambda run_id: overview_choices.get(run_id, run_id), key="train_overlay",
+        )
+    overlay_figure = shared_overlay_figure(tuple(overlay_ids), tuple(overview_labels[run_id] for run_id in overlay_ids))
+    if overlay_figure is not None:
+        st.plotly_chart(overlay_figure, key="train_overlay_chart")
+        st.caption("Each colour is one run; compare recipes on the same axes (dashed = train, solid = val).")
+
+    st.subheader("5 · All runs")
+    table = pd.DataFrame(
+        [
+            {
+                "run": info.run_id,
+                "model": info.model_kind,
+                "status": info.status,
+                "queue": queue_column(info.run_id),
+                "started by": started_by(info.owner),
+                "epochs": f"{info.epochs_completed}/{info.epochs_planned or '?'}",
+                "val acc": info.last_val_acc,
+                "checkpoint": "yes" if info.has_checkpoint else "no",
+                "message": info.error or info.message,
+            }
+            for info in overview_runs
+        ]
+    )
+    st.dataframe(
+        table, hide_index=True, key="train_runs_table",
+        column_config={
+            "val acc": st.column_config.NumberColumn(format="percent"),
+            "queue": st.column_config.TextColumn(width="medium"),  # "12th in the queue" fits
+        },
+    )
+
+
+anything_active = bool(scheduler.active_runs())
+st.fragment(runs_overview, run_every=OVERVIEW_REFRESH_S if anything_active else None)()
+
 selected_info = next(info for info in runs if info.run_id == watched)
 watched_active = run_control.is_active(scheduler, watched)
 allowed_here = run_control.may_control(scheduler, selected_info.owner, owner, admin_token)

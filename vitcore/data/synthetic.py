@@ -48,6 +48,7 @@ from vitcore.data.synthetic_shapes import (
 )
 from vitcore.errors import VitcoreError
 
+SYNTHETIC_ID_PREFIX = "synthetic-"  # every dataset id of the embedded set starts so (runs record it)
 SYNTHETIC_CLASS_NAMES = ("airplane", "bus", "cat", "dog", "pizza")  # label i = SYNTHETIC_CLASS_NAMES[i]
 SPLIT_CODES = MappingProxyType({"train": 0, "val": 1})  # mixed into each image seed: train and val never match
 
@@ -102,6 +103,11 @@ WALL_COLOURS = ((225, 210, 180), (200, 215, 195), (180, 190, 205), (230, 200, 20
 FLOOR_COLOURS = ((150, 105, 65), (120, 85, 55), (170, 140, 100), (110, 110, 120), (140, 60, 50), (90, 100, 80))
 TABLE_COLOURS = ((160, 110, 65), (130, 85, 50), (190, 150, 100), (230, 230, 225), (100, 70, 45))
 CLOTH_COLOURS = ((200, 40, 40), (40, 80, 170), (40, 130, 70), (60, 60, 60))
+
+
+def is_synthetic_dataset_id(dataset_id: str) -> bool:
+    """True for the id of an embedded synthetic set (drawn objects, no photos)."""
+    return dataset_id.startswith(SYNTHETIC_ID_PREFIX)
 
 
 # ---------------------------------------------------------------- backgrounds (numpy, channels first, float 0..255)
@@ -403,7 +409,7 @@ def generate_synthetic(train_per_class: int = 1500, val_per_class: int = 500, im
     total = train_count + val_count
     train = _render_split("train", train_count, image_size, seed, scene, progress, 0, total)
     val = _render_split("val", val_count, image_size, seed, scene, progress, train_count, total)
-    dataset_id = f"synthetic-seed{seed}-{image_size}-{train_per_class}-{val_per_class}"
+    dataset_id = f"{SYNTHETIC_ID_PREFIX}seed{seed}-{image_size}-{train_per_class}-{val_per_class}"
     if scene != SyntheticSceneConfig():
         dataset_id += f"-{scene.fingerprint()}"
     return ClassificationData(

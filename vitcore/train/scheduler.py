@@ -359,6 +359,11 @@ class JobScheduler:
         with self._condition:
             return list(self._running) + [job.run_id for job in self._pending]
 
+    def training_runs(self) -> list[str]:
+        """Run ids that are training now (not the queued ones), in the order they started."""
+        with self._condition:
+            return list(self._running)
+
     def running_count(self) -> int:
         with self._condition:
             return len(self._running)
