@@ -40,10 +40,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root, so `bench` and `vitcore` import
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/browser_support.py
 
 from bench.common import REPO_ROOT, cpu_name, log, print_json_line, print_table  # noqa: E402
-from browser_support import find_chromium, launch_chromium, start_streamlit, stop_streamlit  # noqa: E402
+from bench.browser_support import (  # noqa: E402
+    find_chromium, launch_chromium, selectbox_text, start_streamlit, stop_streamlit, wait_until_idle,
+)
 
 PHOTO_SIZE = (4000, 3000)  # width, height of the uploaded photo-like JPEG (12 megapixels)
 PHOTO_QUALITY = 90  # JPEG quality of the uploaded photo
@@ -133,18 +134,6 @@ def write_photo_like_jpeg(path: Path, seed: int, size=PHOTO_SIZE) -> int:
 
 
 # ------------------------------------------------------------------ browser helpers
-def wait_until_idle(page) -> None:
-    """Wait until Streamlit's "Running…" status widget is gone (the script run has finished)."""
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=PAGE_TIMEOUT_MS)
-
-
-def selectbox_text(page, widget_label: str) -> str:
-    """Label and shown value of a selectbox (the value lives in a search input)."""
-    return page.locator('[data-testid="stSelectbox"]').filter(has_text=widget_label).first.evaluate(
-        "box => box.textContent + ' ' + Array.from(box.querySelectorAll('input')).map(input => input.value).join(' ')"
-    )
-
-
 def measure_first_render(page, server) -> float:
     """(a) Seconds from the server's launch to the Home title being visible."""
     from playwright.sync_api import expect
@@ -160,11 +149,11 @@ def measure_overlay_latency(page, server, photos: list[Path]) -> list[float]:
 
     page.goto(f"{server.url}/attention")
     page.get_by_role("heading", level=1).filter(has_text="Attention").wait_for()
-    wait_until_idle(page)
+    wait_until_idle(page, PAGE_TIMEOUT_MS)
     page.locator('[data-testid="stRadio"]').filter(has_text="Picture").get_by_text("upload your own", exact=True).click()
     file_input = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
     expect(file_input).to_be_attached(timeout=PAGE_TIMEOUT_MS)
-    wait_until_idle(page)
+    wait_until_idle(page, PAGE_TIMEOUT_MS)
     latencies = []
     previous_src = ""
     for photo in photos:
@@ -179,7 +168,7 @@ def measure_overlay_latency(page, server, photos: list[Path]) -> list[float]:
         errors = page.locator('[data-testid="stAlertContentError"], [data-testid="stException"]')
         if errors.count():
             raise RuntimeError(f"the Attention page shows an error: {errors.all_inner_texts()}")
-        wait_until_idle(page)  # the rest of the page (charts) finishes before the next upload
+        wait_until_idle(page, PAGE_TIMEOUT_MS)  # the rest of the page (charts) finishes before the next upload
         log(f"[bench] overlay for {photo.name}: {latencies[-1]:.2f} s")
     return latencies
 
@@ -202,7 +191,7 @@ def measure_live_updates(page, server, runs_root: Path) -> dict:
     page.goto(f"{server.url}/train")
     start_button = page.get_by_role("button", name="Start training")
     expect(start_button).to_be_visible(timeout=PAGE_TIMEOUT_MS)
-    wait_until_idle(page)
+    wait_until_idle(page, PAGE_TIMEOUT_MS)
     if "Classroom ViT" not in selectbox_text(page, "recipe"):
         raise RuntimeError("the Train page did not default to the classroom ViT recipe")
     runs_before = {path.name for path in runs_root.iterdir()}

@@ -54,10 +54,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root, so `bench` and `vitcore` import
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/browser_support.py
 
 from bench.common import REPO_ROOT, cpu_name, log, print_json_line, print_table  # noqa: E402
-from browser_support import find_chromium, launch_chromium, start_streamlit, stop_streamlit  # noqa: E402
+from bench.browser_support import find_chromium, launch_chromium, start_streamlit, stop_streamlit  # noqa: E402
 
 DEFAULT_SESSIONS = (5, 10, 20)  # concurrent student sessions per round
 P95_TARGET_S = 3.0  # overlay latency target (p95) for N = 10

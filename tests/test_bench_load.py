@@ -21,7 +21,7 @@ sys.path.insert(0, str(REPO_ROOT))  # `bench` is a plain folder at the repo root
 
 from bench import load  # noqa: E402
 from bench.common import parse_last_json_line  # noqa: E402
-from browser_support import browser_required, find_chromium  # noqa: E402
+from bench.browser_support import browser_required, find_chromium  # noqa: E402
 
 
 def test_photo_jpeg_is_a_real_jpeg_of_the_asked_size(tmp_path):

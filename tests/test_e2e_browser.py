@@ -25,12 +25,17 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from browser_support import (
-    chromium_or_skip,
+from bench.browser_support import (
+    PAGE_TIMEOUT_MS,
     REPO_ROOT,
+    chromium_or_skip,
+    go_to,
     launch_chromium,
+    screenshot_whole_page,
+    selectbox_text,
     start_streamlit,
     stop_streamlit,
+    wait_until_idle,
 )
 
 SCREENSHOT_DIR = REPO_ROOT / "test-artifacts" / "screenshots"  # git-ignored output folder
@@ -44,7 +49,6 @@ TRAIN_OVERRIDES = {
     "num_threads": 1,  # leave the other core to the browser and the server
 }
 VIEWPORT = {"width": 1400, "height": 900}  # wide enough that the sidebar navigation stays open
-PAGE_TIMEOUT_MS = 90_000  # upper bound for one page to render on a busy machine
 TRAINING_TIMEOUT_MS = 150_000  # upper bound for one shortened run to finish
 POLL_S = 0.2  # how often the live view is sampled (reading only, never clicking)
 
@@ -119,18 +123,6 @@ def write_test_jpeg(path: Path, size=(640, 480)) -> Path:
     return path
 
 
-def wait_until_idle(page, timeout_ms: int = PAGE_TIMEOUT_MS) -> None:
-    """Wait until Streamlit's "Running…" status widget is gone (the script run has finished)."""
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout_ms)
-
-
-def go_to(page, title: str) -> None:
-    """Click a page in the sidebar navigation (same browser session, like a user)."""
-    link = page.locator('[data-testid="stSidebarNav"] a').filter(has=page.get_by_text(title, exact=True))
-    link.click()
-    page.get_by_role("heading", level=1).filter(has_text=title).wait_for()
-
-
 def assert_no_error_boxes(page, where: str) -> None:
     """No Python exception box and no st.error box on the page."""
     exceptions = page.locator('[data-testid="stException"]')
@@ -140,23 +132,8 @@ def assert_no_error_boxes(page, where: str) -> None:
 
 
 def save_full_page(page, name: str) -> Path:
-    """Screenshot of the whole page: Streamlit scrolls inside a container, so the viewport is grown to fit it."""
-    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOT_DIR / f"{name}.png"
-    height_js = """() => Math.max(document.documentElement.scrollHeight,
-            ...['stMain', 'stAppViewContainer', 'stMainBlockContainer'].map(id => {
-                const node = document.querySelector(`[data-testid="${id}"]`); return node ? node.scrollHeight : 0; }))"""
-    content_height = page.evaluate(height_js)
-    for _ in range(4):  # grow the viewport until the content height stops changing (charts re-layout on resize)
-        page.set_viewport_size({"width": VIEWPORT["width"], "height": min(max(int(content_height) + 40, VIEWPORT["height"]), 12_000)})
-        page.wait_for_timeout(500)
-        new_height = page.evaluate(height_js)
-        if new_height == content_height:
-            break
-        content_height = new_height
-    page.screenshot(path=str(path), full_page=True)
-    page.set_viewport_size(VIEWPORT)
-    return path
+    """Screenshot of the whole page into test-artifacts/screenshots/<name>.png."""
+    return screenshot_whole_page(page, SCREENSHOT_DIR / f"{name}.png", VIEWPORT["width"], VIEWPORT["height"])
 
 
 # JavaScript: the rows of the Train page's run table (Streamlit's data grid keeps its visible cells in a hidden <table>).
@@ -225,13 +202,6 @@ def colour_bar_bottoms(page) -> list[tuple[int, int, int]]:
 def select_radio(page, widget_label: str, option: str) -> None:
     radio = page.locator('[data-testid="stRadio"]').filter(has_text=widget_label)
     radio.get_by_text(option, exact=True).click()
-
-
-def selectbox_text(page, widget_label: str) -> str:
-    """Label and shown value of a selectbox (the value may live in the text or in a search input)."""
-    return page.locator('[data-testid="stSelectbox"]').filter(has_text=widget_label).first.evaluate(
-        "box => box.textContent + ' ' + Array.from(box.querySelectorAll('input')).map(input => input.value).join(' ')"
-    )
 
 
 def wait_for_selectbox_value(page, widget_label: str, expected: str, timeout_s: float = PAGE_TIMEOUT_MS / 1000) -> str:

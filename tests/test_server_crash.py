@@ -24,12 +24,15 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import (
-    chromium_or_skip,
+from bench.browser_support import (
+    PAGE_TIMEOUT_MS,
     REPO_ROOT,
+    chromium_or_skip,
     launch_chromium,
+    selectbox_text,
     start_streamlit,
     stop_streamlit,
+    wait_until_idle,
 )
 from vitcore.runs.checkpoint import load_model_from_run
 from vitcore.runs.store import RunStore
@@ -47,7 +50,6 @@ TRAIN_OVERRIDES = {
 ADMIN_TOKEN = "crash-test-instructor"  # VIT_CLASSROOM_ADMIN_TOKEN of both servers, typed into the sidebar after the restart
 TORN_LINE = '{"epoch": 999, "train_loss": 0.12'  # a half-written JSON record, no closing brace, no newline
 VIEWPORT = {"width": 1400, "height": 900}  # wide enough that the sidebar stays open
-PAGE_TIMEOUT_MS = 90_000  # upper bound for one page to render on a busy machine
 CHECKPOINT_TIMEOUT_S = 90.0  # upper bound for the first epoch (checkpoint + metrics line) to appear on disk
 FINISH_TIMEOUT_MS = 120_000  # upper bound for the resumed run to finish
 POLL_S = 0.1  # how often the runs folder is polled before the kill
@@ -89,23 +91,11 @@ def new_tab(browser):
     return tab
 
 
-def wait_until_idle(page) -> None:
-    """Wait until Streamlit's "Running…" status widget is gone (the script run has finished)."""
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=PAGE_TIMEOUT_MS)
-
-
 def open_train_page(page, server) -> None:
     page.goto(f"{server.url}/train")
     page.get_by_role("heading", level=1).filter(has_text="Train").wait_for()
     page.get_by_role("button", name="Start training").wait_for()
     wait_until_idle(page)
-
-
-def selectbox_text(page, widget_label: str) -> str:
-    """Label and shown value of a selectbox (the value lives in a search input)."""
-    return page.locator('[data-testid="stSelectbox"]').filter(has_text=widget_label).first.evaluate(
-        "box => box.textContent + ' ' + Array.from(box.querySelectorAll('input')).map(input => input.value).join(' ')"
-    )
 
 
 def wait_for_run_on_disk(runs_root: Path, timeout_s: float) -> tuple[str, int]:

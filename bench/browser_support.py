@@ -1,8 +1,10 @@
-"""Helpers for the end-to-end browser test: a real `streamlit run` server and a real headless Chromium.
+"""A real `streamlit run` server and a real headless Chromium, for the browser tests, benchmarks and screenshots.
 
 Nothing here is a fake: the server is the same command a teacher types, on a free
 port of 127.0.0.1, and the browser is the Debian Chromium binary driven by
-Playwright. The test file only describes what a user clicks and sees.
+Playwright. The callers (tests/test_e2e_browser.py, bench/load.py,
+bench/dashboard_latency.py, docs/make_screenshots.py) only describe what a user
+clicks and sees. It lives in bench/ so that tests and tools import it alike.
 """
 
 from __future__ import annotations
@@ -157,3 +159,49 @@ def stop_streamlit(server: StreamlitServer, timeout_s: float = 20.0) -> int | No
 def launch_chromium(playwright, executable_path: str):
     """Headless Chromium from the system package (Playwright's own download is not available offline)."""
     return playwright.chromium.launch(executable_path=executable_path, headless=True, args=list(CHROMIUM_ARGS))
+
+
+# ------------------------------------------------------------------ page helpers (Playwright's sync API)
+PAGE_TIMEOUT_MS = 90_000  # upper bound for one page to render on a busy machine
+SELECTBOX_TEXT_JS = "box => box.textContent + ' ' + Array.from(box.querySelectorAll('input')).map(input => input.value).join(' ')"
+CONTENT_HEIGHT_JS = """() => Math.max(document.documentElement.scrollHeight,
+    ...['stMain', 'stAppViewContainer', 'stMainBlockContainer'].map(id => {
+        const node = document.querySelector(`[data-testid="${id}"]`); return node ? node.scrollHeight : 0; }))"""
+
+
+def wait_until_idle(page, timeout_ms: float = PAGE_TIMEOUT_MS) -> None:
+    """Wait until Streamlit's "Running…" status widget is gone (the script run has finished)."""
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout_ms)
+
+
+def go_to(page, title: str, heading: str | None = None) -> None:
+    """Click page `title` in the sidebar navigation (same browser session, like a user) and wait for its heading
+    (the page's title when `heading` is None; Home's heading is "ViT Classroom")."""
+    link = page.locator('[data-testid="stSidebarNav"] a').filter(has=page.get_by_text(title, exact=True))
+    link.click()
+    page.get_by_role("heading", level=1).filter(has_text=heading or title).wait_for()
+
+
+def selectbox_text(page, widget_label: str) -> str:
+    """Label and shown value of the selectbox labelled `widget_label` (the value lives in a combobox <input>)."""
+    return page.locator('[data-testid="stSelectbox"]').filter(has_text=widget_label).first.evaluate(SELECTBOX_TEXT_JS)
+
+
+def screenshot_whole_page(page, path: Path, width: int, min_height: int, max_height: int = 12_000) -> Path:
+    """A PNG of the whole page, at most `max_height` pixels tall.
+
+    Streamlit scrolls inside a container, so a plain full-page screenshot shows only the window: the window is
+    grown until the content's height stops changing (charts lay themselves out again on a resize), then put back.
+    """
+    content_height = page.evaluate(CONTENT_HEIGHT_JS)
+    for _ in range(4):
+        page.set_viewport_size({"width": width, "height": min(max(int(content_height) + 40, min_height), max_height)})
+        page.wait_for_timeout(500)
+        new_height = page.evaluate(CONTENT_HEIGHT_JS)
+        if new_height == content_height:
+            break
+        content_height = new_height
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": width, "height": min_height})
+    return path
