@@ -25,6 +25,7 @@ import streamlit as st
 from app import run_tools, state
 from app.components import charts
 from app.components.live import snapshot_iterations
+from vitcore.runs.iteration_tail import IterationTail
 
 REFRESH_S = 1.5  # the Train page's live view redraws itself this often
 SHARE_S = 1.0  # sessions watching one run within this many seconds share one read and one pair of figures
@@ -48,9 +49,13 @@ class LiveCurves:
     epoch_figure: object | None  # plotly figure of `epochs` (None while there are none)
 
 
-def iteration_curve(run, activity) -> pd.DataFrame:
-    """The per-step curve saved on disk, plus the newest live points the log has not flushed yet."""
-    on_disk = run_tools.iteration_frame(run.read_iterations())  # survives refreshes and restarts
+def iteration_curve(run, activity, tail: IterationTail | None = None) -> pd.DataFrame:
+    """The per-step curve saved on disk, plus the newest live points the log has not flushed yet.
+
+    `tail` reads only what was appended since its last read (the shared one of `run_tail`); without one the
+    whole file is read.
+    """
+    on_disk = (tail or IterationTail(run.iterations_path)).frame()  # survives refreshes and restarts
     if activity is None or activity.snapshot is None or activity.state != "training":
         return on_disk
     live = snapshot_iterations(activity.snapshot)
@@ -73,10 +78,10 @@ def thin_curve(iterations: pd.DataFrame, max_points: int) -> tuple[pd.DataFrame,
     return iterations.groupby(bucket).mean().reset_index(drop=True), steps_per_point
 
 
-def build_live_curves(run, activity) -> LiveCurves:
+def build_live_curves(run, activity, tail: IterationTail | None = None) -> LiveCurves:
     """Read `run`'s files and build its two figures (what every redraw of every tab did before the sharing)."""
     epochs = run_tools.epoch_frame(run.read_metrics())
-    iterations, steps_per_point = thin_curve(iteration_curve(run, activity), MAX_CURVE_POINTS)
+    iterations, steps_per_point = thin_curve(iteration_curve(run, activity, tail), MAX_CURVE_POINTS)
     smoothing = max(1, -(-SMOOTHING_STEPS // steps_per_point))  # still about SMOOTHING_STEPS steps (or one point)
     return LiveCurves(
         epochs=epochs,
@@ -97,11 +102,18 @@ def shared_live_curves(run_id: str, activity_state: str, _activity) -> LiveCurve
     watchers get the final curves. `_activity` (a run_control activity, not hashed) supplies the live
     points of a training run. Errors, such as RunError for a corrupt file, propagate and are not cached.
     """
-    return build_live_curves(state.get_run_store().get(run_id), _activity)
+    run = state.get_run_store().get(run_id)
+    return build_live_curves(run, _activity, run_tail(run_id, str(run.iterations_path)))
+
+
+@st.cache_resource(max_entries=HELD_RUNS, show_spinner=False)
+def run_tail(run_id: str, iterations_path: str) -> IterationTail:
+    """The server's one IterationTail of a run's iterations.jsonl: each refresh parses only the new steps."""
+    return IterationTail(iterations_path)
 
 
 def shared_run_list() -> tuple:
-    """run_tools.list_runs of the server's run store, read at most once per SHARE_S seconds for every session.
+    """RunStore.list_runs of the server's run store, read at most once per SHARE_S seconds for every session.
 
     A run folder created or deleted changes the store folder's modification time, which is part of the cache
     key: a run started (or deleted) a moment ago is listed (or gone) at once, not a second later.
@@ -112,7 +124,7 @@ def shared_run_list() -> tuple:
 @st.cache_resource(ttl=SHARE_S, max_entries=4, show_spinner=False)
 def _run_list(listing_version: int) -> tuple:
     """The run list while the store folder's modification time is `listing_version`."""
-    return tuple(run_tools.list_runs(state.get_run_store()))
+    return tuple(state.get_run_store().list_runs())
 
 
 @st.cache_resource(ttl=SHARE_S, max_entries=64, show_spinner=False)

@@ -97,18 +97,6 @@ def parse_overrides(assignments: list[str]) -> dict[str, dict]:
     return overrides
 
 
-def apply_overrides(config, changes: dict, section: str):
-    """A copy of the dataclass `config` with `changes`; an unknown field is a clear ValueError."""
-    from dataclasses import fields, replace
-
-    known = {field.name for field in fields(config)}
-    unknown = sorted(set(changes) - known)
-    if unknown:
-        raise ValueError(f"{type(config).__name__} has no field {', '.join(unknown)} (--set {section}.FIELD); "
-                         f"fields: {', '.join(sorted(known))}")
-    return replace(config, **changes)
-
-
 def describe_overrides(overrides: dict[str, dict]) -> str:
     """ "train.mixup_alpha=0.2 model.drop_path=0.2" ("" when nothing changed)."""
     return " ".join(f"{section}.{field}={value}" for section, changes in overrides.items() for field, value in changes.items())
@@ -119,8 +107,8 @@ def recipe(kind: str, name: str, overrides: dict[str, dict], num_classes: int = 
     from vitcore.presets import get_preset
 
     preset = get_preset(kind, name, num_classes=num_classes, image_size=image_size)
-    return (apply_overrides(preset.model_config, overrides["model"], "model"),
-            apply_overrides(preset.train_config, overrides["train"], "train"))
+    preset = preset.with_overrides(model=overrides["model"], train=overrides["train"])
+    return preset.model_config, preset.train_config
 
 
 def run_one_seed(kind: str, name: str, seed: int, data, val_dedup, args) -> dict:

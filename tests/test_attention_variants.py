@@ -122,8 +122,10 @@ def test_full_vit_gives_the_same_logits_with_every_variant():
 
 
 @pytest.mark.parametrize("need_weights", [False, True])
-def test_fused_query_subset_is_the_first_rows_of_the_full_output(need_weights):
-    module = _same_weight_variants()["fused"]
+@pytest.mark.parametrize("name", ["loop", "einsum", "fused"])
+def test_query_subset_is_the_first_rows_of_the_full_output(name, need_weights):
+    """Every variant takes `num_queries` (the registry's one signature) and gives the full output's first rows."""
+    module = _same_weight_variants()[name]
     x_data = torch.randn(3, 17, 64, generator=torch.Generator().manual_seed(5))  # (B, N, D)
     full_x = x_data.clone().requires_grad_(True)
     full_out, full_weights = module(full_x, need_weights=need_weights)  # (B, N, D)

@@ -188,7 +188,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train_command(args: argparse.Namespace, context) -> int:
-    from dataclasses import replace
     from functools import partial
 
     import torch.distributed as dist
@@ -196,7 +195,6 @@ def _train_command(args: argparse.Namespace, context) -> int:
     from vitcore.data.sources import load_dataset
     from vitcore.presets import get_preset
     from vitcore.seeding import seed_everything
-    from vitcore.train.config import TrainConfig
     from vitcore.train.distributed import per_rank_batch_size
     from vitcore.train.engine import fit
     from vitcore.models.factory import build_model, count_parameters
@@ -215,35 +213,26 @@ def _train_command(args: argparse.Namespace, context) -> int:
         data = load() if is_main else None
         dist.barrier()
         data = data if is_main else load()
-    preset = get_preset(args.model, args.preset, num_classes=len(data.class_names), image_size=data.image_size)
-    model_config = preset.model_config
-    if args.attention is not None:
-        if args.model != "vit":
-            raise CliError("--attention only applies to --model vit")
-        model_config = replace(model_config, attention=args.attention)
-    if args.tokenizer is not None:
-        if args.model != "vit":
-            raise CliError("--tokenizer only applies to --model vit")
-        model_config = replace(model_config, tokenizer=args.tokenizer)
-    if args.dropout is not None:
-        model_config = replace(model_config, dropout=args.dropout)
-    train_overrides = {
-        key: value
-        for key, value in {
-            "epochs": args.epochs,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "seed": args.seed,
-            "device": args.device,
-            "augmentation": args.augmentation,
-            "mixup_alpha": args.mixup,
-            "cutmix_alpha": args.cutmix,
-            "max_train_batches_per_epoch": args.max_batches,
-            "min_seconds_per_step": args.demo_pace,
-        }.items()
-        if value is not None
+    if args.model != "vit" and (args.attention is not None or args.tokenizer is not None):
+        raise CliError(f"--{'attention' if args.attention is not None else 'tokenizer'} only applies to --model vit")
+    model_changes = {"attention": args.attention, "tokenizer": args.tokenizer, "dropout": args.dropout}
+    train_changes = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "device": args.device,
+        "augmentation": args.augmentation,
+        "mixup_alpha": args.mixup,
+        "cutmix_alpha": args.cutmix,
+        "max_train_batches_per_epoch": args.max_batches,
+        "min_seconds_per_step": args.demo_pace,
     }
-    train_config: TrainConfig = replace(preset.train_config, **train_overrides)
+    preset = get_preset(args.model, args.preset, num_classes=len(data.class_names), image_size=data.image_size).with_overrides(
+        model={key: value for key, value in model_changes.items() if value is not None},  # only the flags given
+        train={key: value for key, value in train_changes.items() if value is not None},
+    )
+    model_config, train_config = preset.model_config, preset.train_config
     if context is not None:
         per_rank_batch_size(train_config.batch_size, context.world_size)  # clear error before any run folder exists
     seed_everything(train_config.seed)  # the same initial weights for the same seed (and on every rank)

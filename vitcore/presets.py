@@ -11,6 +11,8 @@ Every call builds fresh dataclasses, so callers may modify what they get.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vitcore.errors import VitcoreError
@@ -37,6 +39,15 @@ class Preset:
     summary: str = ""  # one plain sentence: what it is and when to pick it, with no dataset-specific figure
     measured: dict[str, str] = field(default_factory=dict)  # COCO5_64 / EMBEDDED -> what it reached there (a phrase)
 
+    def with_overrides(self, model: Mapping | None = None, train: Mapping | None = None) -> "Preset":
+        """A copy whose model and training configs have the given fields changed (the CLI's flags, the benchmarks'
+        --set, the server's VIT_CLASSROOM_TRAIN_OVERRIDES all come through here); an unknown field is a VitcoreError."""
+        return dataclasses.replace(
+            self,
+            model_config=_with_fields(self.model_config, dict(model or {}), "model"),
+            train_config=_with_fields(self.train_config, dict(train or {}), "train"),
+        )
+
     def measured_text(self, dataset: str) -> str:
         """What this recipe reached, on `dataset` (COCO5_64 or EMBEDDED) when measured there, else on coco5-64;
         the sentence always names the dataset its figure is for ("" when nothing was measured)."""
@@ -45,6 +56,17 @@ class Preset:
             return ""
         where = "the embedded drawings" if key == EMBEDDED else "the homework's photos (coco5-64)"
         return f"Measured on {where}: {self.measured[key]}."
+
+
+def _with_fields(config, changes: dict, section: str):
+    """A copy of the dataclass `config` with `changes` (its own checks run again)."""
+    known = {config_field.name for config_field in dataclasses.fields(config)}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise VitcoreError(
+            f"{type(config).__name__} has no field {', '.join(unknown)} ({section} settings); fields: {', '.join(sorted(known))}"
+        )
+    return dataclasses.replace(config, **changes) if changes else config
 
 
 def list_presets(model_kind: str) -> list[str]:

@@ -332,22 +332,22 @@ st.markdown(
 
 store = state.get_run_store()
 device = state.get_device()
-all_runs = run_tools.list_runs(store)
+all_runs = store.list_runs()
 vit_runs = [info for info in all_runs if info.model_kind == "vit" and info.has_checkpoint]
-forget_deleted_runs([info.run_id for info in all_runs], widget_keys=("attention_run",))
+forget_deleted_runs([info.id for info in all_runs], widget_keys=("attention_run",))
 if not vit_runs:
     st.info("No ViT run with a checkpoint yet — start one on the **Train** page (or use the one-click button on **Home**).")
     st.page_link("views/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
 
 # ------------------------------------------------------------------ pick run + image
-labels = {info.run_id: info.choice_label for info in vit_runs}  # stable text: a status change keeps the choice
+labels = {info.id: info.choice_label for info in vit_runs}  # stable text: a status change keeps the choice
 run_ids = list(labels)
 remembered = state.selected_run()
 default_index = run_ids.index(remembered) if remembered in run_ids else 0
 run_id = st.selectbox("ViT run", run_ids, index=default_index, format_func=lambda run_id: labels.get(run_id, run_id), key="attention_run")
 state.set_selected_run(run_id)
-info = next(item for item in vit_runs if item.run_id == run_id)
+info = next(item for item in vit_runs if item.id == run_id)
 
 try:
     model, model_config, class_names = state.load_run_model(run_id, info.checkpoint_mtime)

@@ -17,9 +17,9 @@ st.markdown(
 )
 
 store = state.get_run_store()
-all_runs = run_tools.list_runs(store)
+all_runs = store.list_runs()
 runs = [info for info in all_runs if info.has_checkpoint]
-forget_deleted_runs([info.run_id for info in all_runs], widget_keys=("compare_vit", "compare_cnn"))
+forget_deleted_runs([info.id for info in all_runs], widget_keys=("compare_vit", "compare_cnn"))
 vit_runs = [info for info in runs if info.model_kind == "vit"]
 cnn_runs = [info for info in runs if info.model_kind == "cnn"]
 if not vit_runs or not cnn_runs:
@@ -32,11 +32,11 @@ if not vit_runs or not cnn_runs:
     st.stop()
 
 left, right = st.columns(2)
-vit_labels = {info.run_id: info.choice_label for info in vit_runs}  # stable text: a status change keeps the choice
-cnn_labels = {info.run_id: info.choice_label for info in cnn_runs}
+vit_labels = {info.id: info.choice_label for info in vit_runs}  # stable text: a status change keeps the choice
+cnn_labels = {info.id: info.choice_label for info in cnn_runs}
 vit_id = left.selectbox("ViT run", list(vit_labels), format_func=lambda run_id: vit_labels.get(run_id, run_id), key="compare_vit")
 cnn_id = right.selectbox("CNN run", list(cnn_labels), format_func=lambda run_id: cnn_labels.get(run_id, run_id), key="compare_cnn")
-chosen = {"ViT": next(i for i in vit_runs if i.run_id == vit_id), "CNN": next(i for i in cnn_runs if i.run_id == cnn_id)}
+chosen = {"ViT": next(i for i in vit_runs if i.id == vit_id), "CNN": next(i for i in cnn_runs if i.id == cnn_id)}
 
 source = state.active_source()
 drop_multilabel, drop_leaked = state.hygiene_flags()
@@ -44,12 +44,12 @@ data = state.active_dataset()
 results = {}
 for kind, info in chosen.items():
     try:
-        results[kind] = state.evaluate_run(info.run_id, info.checkpoint_mtime, source, drop_multilabel, drop_leaked)
+        results[kind] = state.evaluate_run(info.id, info.checkpoint_mtime, source, drop_multilabel, drop_leaked)
     except RunError as error:
-        if not store.root.joinpath(info.run_id).is_dir():  # deleted between the listing and the evaluation
-            deleted_warning(info.run_id, f"Pick another {kind} run above.")
+        if not store.root.joinpath(info.id).is_dir():  # deleted between the listing and the evaluation
+            deleted_warning(info.id, f"Pick another {kind} run above.")
         else:  # a corrupt checkpoint or config: an error for this run only
-            st.error(f"{kind} run `{info.run_id}` cannot be loaded: {error}. Pick another {kind} run above.")
+            st.error(f"{kind} run `{info.id}` cannot be loaded: {error}. Pick another {kind} run above.")
     except VitcoreError as error:
         st.error(str(error))
 if len(results) < len(chosen):
@@ -148,7 +148,7 @@ st.subheader("Learning curves")
 epochs_by_run = {}  # "ViT"/"CNN" -> per-epoch frame
 for kind, info in chosen.items():
     try:
-        epochs_by_run[kind] = run_tools.epoch_frame(store.get(info.run_id).read_metrics())
+        epochs_by_run[kind] = run_tools.epoch_frame(store.get(info.id).read_metrics())
     except RunError:  # deleted a moment ago: its curve is simply left out
         continue
 st.plotly_chart(charts.epoch_accuracy(epochs_by_run), key="compare_curves")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import run_control, run_tools, state, training
+from app import run_control, state, training
 from app.components.live import progress_line
 from vitcore.device import describe_device
 from vitcore.errors import VitcoreError
@@ -86,7 +86,7 @@ def home_progress() -> None:
         else:
             st.caption("No training started from this page yet.")
         return
-    infos = {item.run_id: item for item in run_tools.list_runs(store)}
+    infos = {item.id: item for item in store.list_runs()}
     for run_id in run_ids:
         activity = run_control.run_activity(scheduler, run_id)
         info = infos.get(run_id)

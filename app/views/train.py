@@ -200,9 +200,9 @@ with cost_column:
 
 # ------------------------------------------------------------------ live view
 st.subheader("3 · Live")
-runs = run_tools.list_runs(store)
-labels = {info.run_id: info.label for info in runs}  # with status and accuracy: chart legends
-choices = {info.run_id: info.choice_label for info in runs}  # stable text for widgets: a status change keeps the choice
+runs = store.list_runs()
+labels = {info.id: info.label for info in runs}  # with status and accuracy: chart legends
+choices = {info.id: info.choice_label for info in runs}  # stable text for widgets: a status change keeps the choice
 run_ids = list(labels)
 watched_before = st.session_state.get("train_watch")
 if watched_before and watched_before not in run_ids:  # deleted by another session (or by the instructor)
@@ -237,7 +237,7 @@ watched = st.selectbox(
 )
 if following:
     st.caption("Following the run that trains now (or the newest one); pick a run above to stay on it.")
-owners = {info.run_id: info.owner for info in runs}  # who submitted each run (session ids)
+owners = {info.id: info.owner for info in runs}  # who submitted each run (session ids)
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -330,10 +330,10 @@ def runs_overview() -> None:
     overlay and the table move with the live view instead of staying at the epoch they showed when the page opened.
     """
     overview_runs = shared_run_list()  # one read per second for every tab on this page
-    overview_labels = {info.run_id: info.label for info in overview_runs}
-    overview_choices = {info.run_id: info.choice_label for info in overview_runs}
+    overview_labels = {info.id: info.label for info in overview_runs}
+    overview_choices = {info.id: info.choice_label for info in overview_runs}
     st.subheader("4 · Overlay several runs")
-    overlay_options = [info.run_id for info in overview_runs if info.error is None]
+    overlay_options = [info.id for info in overview_runs if info.error is None]
     if "train_overlay" in st.session_state:  # drop runs deleted since the last visit (before the widget is created)
         st.session_state["train_overlay"] = [run_id for run_id in st.session_state["train_overlay"] if run_id in overlay_options]
         overlay_ids = st.multiselect(
@@ -353,10 +353,10 @@ def runs_overview() -> None:
     table = pd.DataFrame(
         [
             {
-                "run": info.run_id,
+                "run": info.id,
                 "model": info.model_kind,
                 "status": info.status,
-                "queue": queue_column(info.run_id),
+                "queue": queue_column(info.id),
                 "started by": started_by(info.owner),
                 "epochs": f"{info.epochs_completed}/{info.epochs_planned or '?'}",
                 "val acc": info.last_val_acc,
@@ -378,7 +378,7 @@ def runs_overview() -> None:
 anything_active = bool(scheduler.active_runs())
 st.fragment(runs_overview, run_every=OVERVIEW_REFRESH_S if anything_active else None)()
 
-selected_info = next(info for info in runs if info.run_id == watched)
+selected_info = next(info for info in runs if info.id == watched)
 watched_active = run_control.is_active(scheduler, watched)
 allowed_here = run_control.may_control(scheduler, selected_info.owner, owner, admin_token)
 not_yours = "Only the session that started this run (or the instructor, with the sidebar's token) can do this."

@@ -1,8 +1,13 @@
 """Pick an attention implementation by name.
 
-All variants share parameter names (`qkv`, `proj`) and the signature
-`forward(x (B, N, D), need_weights=False) -> (out (B, N, D), weights (B, H, N, N) | None)`,
-so a trained state_dict can be loaded into a model that uses another variant.
+Every variant is built as `variant(dim, num_heads, attention_dropout=0.0, proj_dropout=0.0)`, shares the
+parameter names (`qkv`, `proj`), and has the one signature
+
+    forward(x (B, N, D), need_weights=False, num_queries=None) -> (out (B, Q, D), weights (B, H, Q, N) | None)
+
+where Q = N unless `num_queries` keeps only the first Q tokens as queries (keys and values still come from
+all N tokens; a CLS-pooled ViT asks for Q = 1 in its last block). So a trained state_dict loads into a
+model that uses another variant, and the variants give the same numbers (tests/test_attention_variants.py).
 """
 
 from torch import nn

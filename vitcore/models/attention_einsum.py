@@ -29,11 +29,14 @@ class EinsumAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)  # output projection that mixes the heads
         self.proj_drop = nn.Dropout(proj_dropout)  # dropout on the output
 
-    def forward(self, x: torch.Tensor, need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """x (B, N, D) -> (out (B, N, D), weights (B, H, N, N) or None)."""
+    def forward(
+        self, x: torch.Tensor, need_weights: bool = False, num_queries: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x (B, N, D) -> (out (B, Q, D), weights (B, H, Q, N) or None); Q = N unless `num_queries` is given."""
         q, k, v = rearrange(self.qkv(x), "b n (three h d) -> three b h n d", three=3, h=self.num_heads)  # (B, H, N, d) each
-        scores = torch.einsum("bhid,bhjd->bhij", q, k) * self.scale  # (B, H, N, N)
-        weights = scores.softmax(dim=-1)  # (B, H, N, N), softmax over keys
-        mixed = torch.einsum("bhij,bhjd->bhid", self.attn_drop(weights), v)  # (B, H, N, d)
-        out = self.proj_drop(self.proj(rearrange(mixed, "b h n d -> b n (h d)")))  # (B, N, D)
+        q = q[:, :, :num_queries]  # (B, H, Q, d): only the first Q tokens ask (all of them by default)
+        scores = torch.einsum("bhid,bhjd->bhij", q, k) * self.scale  # (B, H, Q, N)
+        weights = scores.softmax(dim=-1)  # (B, H, Q, N), softmax over keys
+        mixed = torch.einsum("bhij,bhjd->bhid", self.attn_drop(weights), v)  # (B, H, Q, d)
+        out = self.proj_drop(self.proj(rearrange(mixed, "b h n d -> b n (h d)")))  # (B, Q, D)
         return out, (weights if need_weights else None)

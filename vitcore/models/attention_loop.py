@@ -42,39 +42,44 @@ class LoopAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)  # output projection that mixes the concatenated heads
         self.proj_drop = nn.Dropout(proj_dropout)  # dropout on the output
 
-    def forward(self, x: torch.Tensor, need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """x (B, N, D) -> (out (B, N, D), weights (B, H, N, N) or None)."""
+    def forward(
+        self, x: torch.Tensor, need_weights: bool = False, num_queries: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x (B, N, D) -> (out (B, Q, D), weights (B, H, Q, N) or None).
+
+        Q = N unless `num_queries` keeps only the first Q tokens as queries (keys and values: all N tokens).
+        """
         D, d = self.dim, self.head_dim
 
         # One matrix multiply gives q, k and v for every head at once.
         # Layout of the last axis: [ q (head 0 .. head H-1) | k (...) | v (...) ].
         qkv = self.qkv(x)  # (B, N, 3D)
 
-        head_outputs = []  # one (B, N, d) tensor per head
-        head_weights = []  # one (B, N, N) tensor per head
+        head_outputs = []  # one (B, Q, d) tensor per head
+        head_weights = []  # one (B, Q, N) tensor per head
         for h in range(self.num_heads):
-            # This head's d features of the queries, keys and values.
-            q = qkv[:, :, 0 * D + h * d : 0 * D + (h + 1) * d]  # (B, N, d)
+            # This head's d features of the queries (of the first Q tokens), keys and values.
+            q = qkv[:, :num_queries, 0 * D + h * d : 0 * D + (h + 1) * d]  # (B, Q, d)
             k = qkv[:, :, 1 * D + h * d : 1 * D + (h + 1) * d]  # (B, N, d)
             v = qkv[:, :, 2 * D + h * d : 2 * D + (h + 1) * d]  # (B, N, d)
 
             # How well query token i matches key token j, scaled so the softmax
             # does not saturate when d is large.
-            scores = q @ k.transpose(-2, -1) * self.scale  # (B, N, N)
+            scores = q @ k.transpose(-2, -1) * self.scale  # (B, Q, N)
 
             # Softmax over the LAST axis = over the keys: each query token
             # distributes one unit of attention across all tokens.
-            weights = scores.softmax(dim=-1)  # (B, N, N), rows sum to 1
+            weights = scores.softmax(dim=-1)  # (B, Q, N), rows sum to 1
             head_weights.append(weights)
 
             # Every query token receives a weighted average of the value vectors.
-            mixed = self.attn_drop(weights) @ v  # (B, N, d)
+            mixed = self.attn_drop(weights) @ v  # (B, Q, d)
             head_outputs.append(mixed)
 
         # Put the heads side by side again and let `proj` mix them.
-        concatenated = torch.cat(head_outputs, dim=-1)  # (B, N, D)
-        out = self.proj_drop(self.proj(concatenated))  # (B, N, D)
+        concatenated = torch.cat(head_outputs, dim=-1)  # (B, Q, D)
+        out = self.proj_drop(self.proj(concatenated))  # (B, Q, D)
 
         if not need_weights:
             return out, None
-        return out, torch.stack(head_weights, dim=1)  # (B, H, N, N)
+        return out, torch.stack(head_weights, dim=1)  # (B, H, Q, N)

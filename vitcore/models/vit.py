@@ -108,13 +108,10 @@ class EncoderBlock(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x (B, N, D) -> (x (B, Q, D), attention weights (B, H, Q, N) or None).
 
-        Q = N, unless `num_queries` keeps only the first Q tokens' outputs (fused attention only).
+        Q = N, unless `num_queries` keeps only the first Q tokens' outputs (every attention variant takes it).
         """
-        if num_queries is None:
-            attended, weights = self.attn(self.norm1(x), need_weights=need_weights)  # (B, N, D)
-        else:
-            attended, weights = self.attn(self.norm1(x), need_weights=need_weights, num_queries=num_queries)  # (B, Q, D)
-            x = x[:, :num_queries]  # (B, Q, D): the residual stream of the tokens that asked
+        attended, weights = self.attn(self.norm1(x), need_weights=need_weights, num_queries=num_queries)  # (B, Q, D)
+        x = x[:, :num_queries]  # (B, Q, D): the residual stream of the tokens that asked (all N by default)
         x = x + self.drop_path1(attended)  # (B, Q, D)
         x = x + self.drop_path2(self.mlp(self.norm2(x)))  # (B, Q, D)
         return x, weights

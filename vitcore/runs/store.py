@@ -198,6 +198,11 @@ class Run:
         """Append per-step records to iterations.jsonl (best effort: flushed, not fsynced)."""
         _append_lines(self.path / ITERATIONS_FILE, records, durable=False)
 
+    @property
+    def iterations_path(self) -> Path:
+        """The per-step curve's file (vitcore.runs.iteration_tail reads it as it grows)."""
+        return self.path / ITERATIONS_FILE
+
     def read_iterations(self) -> list[dict]:
         """Complete per-step records, one per global step, in step order.
 
@@ -246,6 +251,31 @@ class RunSummary:
     last_val_acc: float | None  # val accuracy after the last finished epoch
     has_checkpoint: bool  # whether checkpoint.pt exists
     error: str | None  # why the folder could not be read, else None
+    epochs_planned: int = 0  # epochs in the run's training config (0 when unknown)
+    checkpoint_mtime: float = 0.0  # checkpoint.pt's modification time (a cache key for loaded models), 0 when none
+
+    @property
+    def label(self) -> str:
+        """"vit-classroom · finished · 2026-12-06 02:27 · val 67%": name, status, start and last accuracy (chart legends)."""
+        accuracy = "" if self.last_val_acc is None else f" · val {self.last_val_acc:.0%}"
+        return f"{self.name or self.id} · {self.status} · {self.created[:16].replace('T', ' ')}{accuracy}"
+
+    @property
+    def choice_label(self) -> str:
+        """A label that stays the same while the run trains (a picker remembers its choice by its text)."""
+        return f"{self.name or self.id} · {self.created[:16].replace('T', ' ')} · {self.id[-4:]}"
+
+    @property
+    def description(self) -> str:
+        """"VIT · 3/12 epochs"."""
+        return f"{self.model_kind.upper() or '?'} · {self.epochs_completed}/{self.epochs_planned or '?'} epochs"
+
+    @property
+    def trained_on_drawings(self) -> bool:
+        """True when the run learned from the embedded synthetic set (drawn objects), never from a photo."""
+        from vitcore.data.synthetic import is_synthetic_dataset_id
+
+        return is_synthetic_dataset_id(self.dataset_id)
 
 
 class RunStore:
@@ -327,6 +357,15 @@ class RunStore:
         metrics = run.read_metrics()
         last_val_acc = metrics[-1].get("val_acc") if metrics else None
         model_config = config.get("model_config") if isinstance(config.get("model_config"), dict) else {}
+        train_config = config.get("train_config") if isinstance(config.get("train_config"), dict) else {}
+        try:
+            epochs_planned = int(train_config.get("epochs", 0) or 0)
+        except (TypeError, ValueError):
+            epochs_planned = 0
+        try:
+            checkpoint_mtime = run.checkpoint_path.stat().st_mtime
+        except OSError:  # no checkpoint (yet), or it is being replaced right now
+            checkpoint_mtime = 0.0
         return RunSummary(
             run=run,
             id=run.id,
@@ -341,6 +380,8 @@ class RunStore:
             last_val_acc=None if last_val_acc is None or (isinstance(last_val_acc, float) and math.isnan(last_val_acc)) else float(last_val_acc),
             has_checkpoint=run.has_checkpoint,
             error="; ".join(errors) or None,
+            epochs_planned=epochs_planned,
+            checkpoint_mtime=checkpoint_mtime,
         )
 
     def list_runs(self, owner: str | None = None) -> list[RunSummary]:
