@@ -139,6 +139,26 @@ def _restore_rng_state(state: dict, generator: torch.Generator, device: torch.de
         torch.cuda.set_rng_state(state["cuda"].cpu(), device)
 
 
+class _Reporter:
+    """Where the loop's results go: the run folder's status, the event callback, and the epochs done so far."""
+
+    def __init__(self, run, emit: Callable[[dict], None]):
+        self.run = run  # the run folder (None: nothing is written)
+        self.emit = emit  # on_event callback
+        self.history: list[dict] = []  # one metrics dict per finished epoch (including ones before a resume)
+
+    def finish(self, status: str, message: str, fingerprints: list[str] | None = None) -> FitResult:
+        """Record the final status and return the FitResult."""
+        if self.run is not None:
+            self.run.set_status(status, message)
+        self.emit({"type": "status", "status": status, "message": message})
+        return self.result(status, message, fingerprints)
+
+    def result(self, status: str, message: str, fingerprints: list[str] | None = None) -> FitResult:
+        final = self.history[-1]["val_acc"] if self.history else None
+        return FitResult(status, len(self.history), list(self.history), final, message, list(fingerprints or []))
+
+
 def fit(
     model: nn.Module,
     data: ClassificationData,
@@ -157,17 +177,7 @@ def fit(
     pass; it may wait (a dashboard's trainer pauses there while students' pictures are answered, see
     vitcore.train.foreground).
     """
-    emit = on_event or (lambda event: None)
-    stop_requested = should_stop or (lambda: False)
-    history: list[dict] = []
-
-    def finish(status: str, message: str, fingerprints: list[str] | None = None) -> FitResult:
-        if run is not None:
-            run.set_status(status, message)
-        emit({"type": "status", "status": status, "message": message})
-        final = history[-1]["val_acc"] if history else None
-        return FitResult(status, len(history), list(history), final, message, list(fingerprints or []))
-
+    reporter = _Reporter(run, on_event or (lambda event: None))
     try:
         device = distributed.device if distributed is not None else resolve_device(config.device)
         if distributed is not None:
@@ -175,23 +185,23 @@ def fit(
             if resume and distributed.world_size > 1:
                 raise DistributedSetupError("resuming is only supported in a single process; resume without torchrun")
     except ValueError as error:
-        return finish("failed", str(error))
+        return reporter.finish("failed", str(error))
     if config.num_threads is not None and device.type == "cpu":
         torch.set_num_threads(config.num_threads)  # process-wide: only when asked for
     if run is not None:
         run.set_status("running", f"training on {device.type}")
-    emit({"type": "status", "status": "running", "message": f"training on {device.type}"})
+    reporter.emit({"type": "status", "status": "running", "message": f"training on {device.type}"})
 
     try:
-        return _train(model, data, config, device, emit, stop_requested, run, resume, history, finish, distributed,
-                      before_step)
+        trainer = _set_up(model, data, config, device, reporter, should_stop or (lambda: False), before_step, distributed)
+        return _train(trainer, resume)
     except TrainingFailed as failure:
-        return finish("failed", str(failure))
+        return reporter.finish("failed", str(failure))
     except torch.OutOfMemoryError:
         if device.type == "cuda":
             torch.cuda.empty_cache()
         smaller = max(1, config.batch_size // 2)
-        return finish(
+        return reporter.finish(
             "failed",
             f"ran out of {device.type.upper()} memory with batch_size {config.batch_size}; "
             f"try a smaller batch size (e.g. {smaller}) or a smaller model",
@@ -204,10 +214,10 @@ def fit(
             "then resume it from its last checkpoint"
         )
         try:
-            return finish("failed", message)
+            return reporter.finish("failed", message)
         except OSError:  # not even status.json fits: report it to the caller only
-            emit({"type": "status", "status": "failed", "message": message})
-            return FitResult("failed", len(history), list(history), history[-1]["val_acc"] if history else None, message)
+            reporter.emit({"type": "status", "status": "failed", "message": message})
+            return reporter.result("failed", message)
 
 
 def wait_for_demo_pace(step_started: float, min_seconds_per_step: float, stop_requested: Callable[[], bool]) -> None:
@@ -233,9 +243,50 @@ def _validate(model, val_split: ImageSplit, device, config: TrainConfig, autocas
     return loss_sum / count, correct / count
 
 
-def _train(model, data, config, device, emit, stop_requested, run, resume, history, finish, distributed=None,
-           before_step=None) -> FitResult:
-    """The loop itself; raises TrainingFailed / OutOfMemoryError for `fit` to report."""
+@dataclass
+class _Trainer:
+    """What one `fit` call trains with: built once by `_set_up`, never reassigned while the loop runs."""
+
+    model: nn.Module  # the model itself (its weights are what checkpoints hold)
+    training_model: nn.Module  # what the training forward goes through: the model, or its DDP wrapper
+    config: TrainConfig  # the recipe
+    device: torch.device  # where the model trains
+    distributed: DistributedContext | None  # this process's place in a multi-process run, or None
+    train_split: ImageSplit  # training images (on the device when config.data_on_device)
+    val_split: ImageSplit  # validation images (this rank's slice when distributed)
+    steps_per_epoch: int  # optimizer steps per epoch
+    rank_batch_size: int  # images this process handles per step
+    generator: torch.Generator  # shuffles the epochs (its state goes into checkpoints)
+    optimizer: torch.optim.Optimizer  # updates the weights
+    scheduler: object  # learning-rate schedule, stepped after every optimizer step
+    augment: Callable  # uint8 batch -> augmented uint8 batch
+    loss_function: nn.Module  # cross-entropy (with label smoothing)
+    batch_mixer: Callable | None  # MixUp / CutMix, or None when both are off
+    autocast_dtype: torch.dtype | None  # bf16 autocast, or None
+    reporter: _Reporter  # run folder, events and the epochs done
+    stop_requested: Callable[[], bool]  # polled before every step
+    before_step: Callable[[], None] | None  # may wait before each step and validation (students' pictures first)
+    iteration_log: IterationLog | None  # per-step curve on disk (None without a run)
+    model_config: dict | None  # the run's model config, saved into checkpoints
+    class_names: list[str]  # saved into checkpoints
+
+
+@dataclass
+class _Progress:
+    """Where the loop stands; everything a stopped run needs to continue exactly (saved into checkpoints)."""
+
+    epoch_index: int = 0  # the epoch being trained (0-based)
+    step_index: int = 0  # the next step inside it (0-based)
+    epoch_order: torch.Tensor | None = None  # (N,) this epoch's shuffle, None before it is drawn
+    totals: _EpochTotals = field(default_factory=_EpochTotals)  # running sums of the current epoch
+    epoch_start: float = 0.0  # time.perf_counter() at which this epoch (minus the time before a stop) began
+    session_steps: int = 0  # steps trained by this call (for the remaining-time estimate)
+    session_start: float = field(default_factory=time.perf_counter)  # when this call started training
+    last_heartbeat: float = field(default_factory=time.monotonic)  # when status.json was last touched
+
+
+def _set_up(model, data, config, device, reporter, stop_requested, before_step, distributed) -> _Trainer:
+    """Seed, move the model and data, and build the optimizer, schedule, augmentation and loss."""
     generator = seed_everything(config.seed)  # also seeds torch's global RNG
     if distributed is not None and distributed.rank > 0:
         # Same shuffle generator on every rank (same global batches), but each rank
@@ -244,8 +295,7 @@ def _train(model, data, config, device, emit, stop_requested, run, resume, histo
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)  # 4-D conv weights become NHWC; others are unchanged
-    training_model: nn.Module = model  # what the training forward goes through (DDP wrapper when distributed)
-    rank_batch_size = config.batch_size  # images this process handles per step
+    training_model, rank_batch_size = model, config.batch_size
     if distributed is not None:
         rank_batch_size = per_rank_batch_size(config.batch_size, distributed.world_size)
         # DDP copies rank 0's weights to every rank here, then averages gradients in backward().
@@ -254,190 +304,238 @@ def _train(model, data, config, device, emit, stop_requested, run, resume, histo
     val_split: ImageSplit = data.val.to(device) if config.data_on_device else data.val
     if distributed is not None:
         val_split = shard_split(val_split, distributed)  # this rank validates its slice only
-    num_train = len(train_split)
-    if num_train == 0:
+    if len(train_split) == 0:
         raise TrainingFailed("the training split is empty; load a dataset with training images")
-    steps_per_epoch = steps_per_epoch_for(num_train, config)
+    steps_per_epoch = steps_per_epoch_for(len(train_split), config)
     optimizer = build_optimizer(model, config)
-    scheduler = build_scheduler(optimizer, config.schedule, config.lr, steps_per_epoch, config.epochs, config.warmup_epochs)
-    augment = build_augmenter(config.augmentation, int(train_split.images.shape[-1]))
-    autocast_dtype = autocast_dtype_for(config, device)
-    loss_function = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    batch_mixer = build_batch_mixer(config.mixup_alpha, config.cutmix_alpha, len(data.class_names))  # None when both are off
-
-    iteration_log = IterationLog(run) if run is not None else None  # per-step curve on disk
-    start_epoch, start_step, epoch_order, totals = 0, 0, None, _EpochTotals()
-    if resume and run is not None and run.has_checkpoint:
-        state = run.load_checkpoint(map_location=device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        _restore_rng_state(state["rng"], generator, device)
-        history.extend(state.get("history", []))
-        start_epoch = int(state["epochs_completed"])
-        start_step = int(state.get("step_in_epoch", 0))
-        if state.get("epoch_order") is not None:  # stopped inside an epoch: same order, same position
-            epoch_order = state["epoch_order"].cpu()
-            totals = _EpochTotals(**state["epoch_totals"])
-        else:
-            start_step = 0
-        _append_missing_metrics(run, history)
-        emit({"type": "status", "status": "running", "message": f"resumed at epoch {start_epoch + 1} step {start_step + 1}"})
-
+    run = reporter.run
     model_config = None
-    class_names = list(data.class_names)
     if run is not None:
         try:
             model_config = run.config().get("model_config")
         except Exception:  # a corrupt config must not stop training; the checkpoint just lacks it
             model_config = None
+    return _Trainer(
+        model=model, training_model=training_model, config=config, device=device, distributed=distributed,
+        train_split=train_split, val_split=val_split, steps_per_epoch=steps_per_epoch, rank_batch_size=rank_batch_size,
+        generator=generator, optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, config.schedule, config.lr, steps_per_epoch, config.epochs, config.warmup_epochs),
+        augment=build_augmenter(config.augmentation, int(train_split.images.shape[-1])),
+        loss_function=nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
+        batch_mixer=build_batch_mixer(config.mixup_alpha, config.cutmix_alpha, len(data.class_names)),
+        autocast_dtype=autocast_dtype_for(config, device), reporter=reporter, stop_requested=stop_requested,
+        before_step=before_step, iteration_log=IterationLog(run) if run is not None else None,
+        model_config=model_config, class_names=list(data.class_names),
+    )
 
-    def checkpoint_state(epochs_completed: int, step_in_epoch: int, order, epoch_totals: _EpochTotals) -> dict:
-        return {
-            "format_version": CHECKPOINT_FORMAT_VERSION,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "epochs_completed": epochs_completed,
-            "step_in_epoch": step_in_epoch,
-            "epoch_order": order,
-            "epoch_totals": epoch_totals.to_dict(),
-            "rng": _rng_state(generator, device),
-            "history": list(history),
-            "train_config": config.to_dict(),
-            "model_config": model_config,
-            "class_names": class_names,
-        }
 
-    total_steps = steps_per_epoch * config.epochs
-    session_start = time.perf_counter()
-    session_steps = 0
-    last_heartbeat = time.monotonic()
+def _train(trainer: _Trainer, resume: bool) -> FitResult:
+    """The loop: epochs of steps, each epoch ended by a validation pass and a checkpoint.
 
-    def eta_seconds(global_step_done: int) -> float:
-        if session_steps == 0:
-            return 0.0
-        per_step = (time.perf_counter() - session_start) / session_steps
-        return per_step * max(0, total_steps - global_step_done)
-
-    for epoch_index in range(start_epoch, config.epochs):
-        epoch_number = epoch_index + 1
-        if epoch_order is None:
-            epoch_order = torch.randperm(num_train, generator=generator)  # (N,) on the CPU
-            totals = _EpochTotals()
-        # The global order is the same on every rank; each rank keeps its strided share of it.
-        rank_order = rank_epoch_order(epoch_order, distributed) if distributed is not None else epoch_order
-        epoch_start = time.perf_counter() - totals.seconds
-        training_model.train()
-        for step_index in range(start_step, steps_per_epoch):
-            if before_step is not None:
-                before_step()
+    Raises TrainingFailed / OutOfMemoryError / OSError for `fit` to report.
+    """
+    config, reporter = trainer.config, trainer.reporter
+    progress = _Progress()
+    if resume and reporter.run is not None and reporter.run.has_checkpoint:
+        _resume(trainer, progress)
+    progress.session_start, progress.last_heartbeat = time.perf_counter(), time.monotonic()  # the clock starts now
+    for epoch_index in range(progress.epoch_index, config.epochs):
+        rank_order = _begin_epoch(trainer, progress, epoch_index)  # (N / ranks,) this process's share of the shuffle
+        for step_index in range(progress.step_index, trainer.steps_per_epoch):
+            if trainer.before_step is not None:
+                trainer.before_step()
             step_started = time.monotonic()
-            stop_now = stop_requested()
-            if distributed is not None:
-                stop_now = any_rank(stop_now, distributed)  # every rank stops at the same step
-            if stop_now:
-                totals.seconds = time.perf_counter() - epoch_start
-                message = f"stopped by request at epoch {epoch_number} step {step_index + 1}"
-                if distributed is not None:
-                    broadcast_buffers_from_main(model, distributed)  # e.g. BatchNorm statistics: save rank 0's
-                if run is not None:
-                    iteration_log.flush()
-                    run.save_checkpoint(checkpoint_state(epoch_index, step_index, epoch_order, totals))
-                    message += "; resume it to continue from here"
-                return finish("stopped", message)
-            batch_indices = rank_order[step_index * rank_batch_size : (step_index + 1) * rank_batch_size]
-            batch_indices = batch_indices.to(train_split.images.device)
-            images_uint8 = augment(train_split.images[batch_indices].to(device, non_blocking=True))  # (B, 3, S, S)
-            labels = train_split.labels[batch_indices].to(device, non_blocking=True)  # (B,)
-            images = to_float(images_uint8)  # (B, 3, S, S) in [0, 1]
-            targets = labels  # (B,) class indices, or (B, C) class probabilities after MixUp/CutMix
-            if batch_mixer is not None:
-                images, targets = batch_mixer(images, labels)  # (B, 3, S, S), (B, C)
-            if config.channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)  # (B, 3, S, S), stored as (B, S, S, 3)
+            if _stop_is_requested(trainer):
+                return _stop(trainer, progress, step_index)
+            _train_one_step(trainer, progress, rank_order, step_index)
+            wait_for_demo_pace(step_started, config.min_seconds_per_step, trainer.stop_requested)
+        _end_epoch(trainer, progress)
+    final = reporter.history[-1]["val_acc"] if reporter.history else float("nan")
+    distributed = trainer.distributed
+    fingerprints = gather_fingerprints(trainer.model, distributed) if distributed is not None else None
+    return reporter.finish("finished", f"finished {len(reporter.history)} epochs; validation accuracy {final:.1%}", fingerprints)
 
-            with autocast_context(device, autocast_dtype):
-                logits = training_model(images)  # (B, C)
-                loss = loss_function(logits, targets)  # running accuracy below still counts the unmixed labels
 
-            loss_value = loss.item()  # mean over this process's batch
-            batch_size = int(labels.shape[0])
-            batch_loss_sum = loss_value * batch_size
-            batch_correct = int((logits.argmax(dim=1) == labels).sum().item())
-            if distributed is not None:  # global numbers: identical on every rank, so all ranks agree on NaN
-                batch_loss_sum, batch_correct, batch_size = all_reduce_sums(
-                    [batch_loss_sum, batch_correct, batch_size], distributed
-                )
-                batch_correct, batch_size = int(batch_correct), int(batch_size)
-                loss_value = batch_loss_sum / batch_size  # mean over the global batch
-            if not math.isfinite(loss_value):
-                raise TrainingFailed(
-                    f"loss became {'NaN' if math.isnan(loss_value) else 'infinite'} at epoch {epoch_number} "
-                    f"step {step_index + 1}; try a lower learning rate (e.g. lr/10 = {config.lr / 10:g}) "
-                    "or enable gradient clipping"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            learning_rate = optimizer.param_groups[0]["lr"]
-            optimizer.step()
-            scheduler.step()
+def _resume(trainer: _Trainer, progress: _Progress) -> None:
+    """Continue from the run's checkpoint: weights, optimizer, schedule, RNG, history and the place in the epoch."""
+    run, reporter = trainer.reporter.run, trainer.reporter
+    state = run.load_checkpoint(map_location=trainer.device)
+    trainer.model.load_state_dict(state["model"])
+    trainer.optimizer.load_state_dict(state["optimizer"])
+    trainer.scheduler.load_state_dict(state["scheduler"])
+    _restore_rng_state(state["rng"], trainer.generator, trainer.device)
+    reporter.history.extend(state.get("history", []))
+    progress.epoch_index = int(state["epochs_completed"])
+    if state.get("epoch_order") is not None:  # stopped inside an epoch: same order, same position
+        progress.step_index = int(state.get("step_in_epoch", 0))
+        progress.epoch_order = state["epoch_order"].cpu()
+        progress.totals = _EpochTotals(**state["epoch_totals"])
+    _append_missing_metrics(run, reporter.history)
+    reporter.emit({
+        "type": "status", "status": "running",
+        "message": f"resumed at epoch {progress.epoch_index + 1} step {progress.step_index + 1}",
+    })
 
-            totals.loss_sum += batch_loss_sum
-            totals.correct += batch_correct
-            totals.seen += batch_size
-            session_steps += 1
-            global_step = epoch_index * steps_per_epoch + step_index + 1
-            iteration_event = {
-                "type": "iteration",
-                "epoch": epoch_number,
-                "step": step_index + 1,
-                "steps_per_epoch": steps_per_epoch,
-                "global_step": global_step,
-                "loss": loss_value,
-                "running_acc": totals.correct / totals.seen,
-                "lr": learning_rate,
-                "eta_s": eta_seconds(global_step),
-            }
-            emit(iteration_event)
-            if iteration_log is not None:
-                iteration_log.add(iteration_event)
-            if run is not None and time.monotonic() - last_heartbeat > HEARTBEAT_INTERVAL_S:
-                run.heartbeat()
-                last_heartbeat = time.monotonic()
-            wait_for_demo_pace(step_started, config.min_seconds_per_step, stop_requested)
 
-        if iteration_log is not None:
-            iteration_log.flush()
-        if distributed is not None:
-            broadcast_buffers_from_main(model, distributed)  # every rank evaluates (and rank 0 saves) one model
-        if before_step is not None:  # the validation pass is a burst of work too
-            before_step()
-        val_loss, val_acc = _validate(model, val_split, device, config, autocast_dtype, distributed)
-        record = {
-            "epoch": epoch_number,
-            "train_loss": totals.loss_sum / max(1, totals.seen),
-            "train_acc": totals.correct / max(1, totals.seen),
-            "val_loss": val_loss,
-            "val_acc": val_acc,
-            "lr": optimizer.param_groups[0]["lr"],
-            "seconds": time.perf_counter() - epoch_start,
-            "time": time.time(),
-        }
-        history.append(record)
-        epoch_order, rank_order, start_step = None, None, 0
-        if run is not None:
-            run.save_checkpoint(checkpoint_state(epoch_number, 0, None, _EpochTotals()))
-            run.append_metrics(record)
-            run.heartbeat()
-            last_heartbeat = time.monotonic()
-        emit({"type": "epoch", **record, "eta_s": eta_seconds((epoch_index + 1) * steps_per_epoch)})
+def _begin_epoch(trainer: _Trainer, progress: _Progress, epoch_index: int) -> torch.Tensor:
+    """Draw the epoch's shuffle (unless resuming inside it) and return this process's share of it."""
+    progress.epoch_index = epoch_index
+    if progress.epoch_order is None:
+        progress.epoch_order = torch.randperm(len(trainer.train_split), generator=trainer.generator)  # (N,) on the CPU
+        progress.totals = _EpochTotals()
+    progress.epoch_start = time.perf_counter() - progress.totals.seconds
+    trainer.training_model.train()
+    if trainer.distributed is None:
+        return progress.epoch_order
+    # The global order is the same on every rank; each rank keeps its strided share of it.
+    return rank_epoch_order(progress.epoch_order, trainer.distributed)
 
-    final = history[-1]["val_acc"] if history else float("nan")
-    fingerprints = gather_fingerprints(model, distributed) if distributed is not None else None
-    return finish("finished", f"finished {len(history)} epochs; validation accuracy {final:.1%}", fingerprints)
+
+def _stop_is_requested(trainer: _Trainer) -> bool:
+    stop_now = trainer.stop_requested()
+    if trainer.distributed is not None:
+        stop_now = any_rank(stop_now, trainer.distributed)  # every rank stops at the same step
+    return stop_now
+
+
+def _stop(trainer: _Trainer, progress: _Progress, step_index: int) -> FitResult:
+    """Stop before step `step_index`, saving a checkpoint that resumes exactly here."""
+    progress.totals.seconds = time.perf_counter() - progress.epoch_start
+    message = f"stopped by request at epoch {progress.epoch_index + 1} step {step_index + 1}"
+    if trainer.distributed is not None:
+        broadcast_buffers_from_main(trainer.model, trainer.distributed)  # e.g. BatchNorm statistics: save rank 0's
+    if trainer.reporter.run is not None:
+        trainer.iteration_log.flush()
+        progress.step_index = step_index
+        trainer.reporter.run.save_checkpoint(_checkpoint_state(trainer, progress))
+        message += "; resume it to continue from here"
+    return trainer.reporter.finish("stopped", message)
+
+
+def _train_one_step(trainer: _Trainer, progress: _Progress, rank_order: torch.Tensor, step_index: int) -> None:
+    """One optimizer step on the next batch of the epoch's order; emits (and logs) an "iteration" event."""
+    config, device, split = trainer.config, trainer.device, trainer.train_split
+    batch_indices = rank_order[step_index * trainer.rank_batch_size : (step_index + 1) * trainer.rank_batch_size]
+    batch_indices = batch_indices.to(split.images.device)  # (B,)
+    images_uint8 = trainer.augment(split.images[batch_indices].to(device, non_blocking=True))  # (B, 3, S, S)
+    labels = split.labels[batch_indices].to(device, non_blocking=True)  # (B,)
+    images = to_float(images_uint8)  # (B, 3, S, S) in [0, 1]
+    targets = labels  # (B,) class indices, or (B, C) class probabilities after MixUp/CutMix
+    if trainer.batch_mixer is not None:
+        images, targets = trainer.batch_mixer(images, labels)  # (B, 3, S, S), (B, C)
+    if config.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)  # (B, 3, S, S), stored as (B, S, S, 3)
+
+    with autocast_context(device, trainer.autocast_dtype):
+        logits = trainer.training_model(images)  # (B, C)
+        loss = trainer.loss_function(logits, targets)  # running accuracy below still counts the unmixed labels
+
+    loss_value = loss.item()  # mean over this process's batch
+    batch_size = int(labels.shape[0])
+    batch_loss_sum = loss_value * batch_size
+    batch_correct = int((logits.argmax(dim=1) == labels).sum().item())
+    if trainer.distributed is not None:  # global numbers: identical on every rank, so all ranks agree on NaN
+        batch_loss_sum, batch_correct, batch_size = all_reduce_sums([batch_loss_sum, batch_correct, batch_size], trainer.distributed)
+        batch_correct, batch_size = int(batch_correct), int(batch_size)
+        loss_value = batch_loss_sum / batch_size  # mean over the global batch
+    epoch_number = progress.epoch_index + 1
+    if not math.isfinite(loss_value):
+        raise TrainingFailed(
+            f"loss became {'NaN' if math.isnan(loss_value) else 'infinite'} at epoch {epoch_number} "
+            f"step {step_index + 1}; try a lower learning rate (e.g. lr/10 = {config.lr / 10:g}) "
+            "or enable gradient clipping"
+        )
+    trainer.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip is not None:
+        nn.utils.clip_grad_norm_(trainer.model.parameters(), config.grad_clip)
+    learning_rate = trainer.optimizer.param_groups[0]["lr"]
+    trainer.optimizer.step()
+    trainer.scheduler.step()
+
+    totals = progress.totals
+    totals.loss_sum += batch_loss_sum
+    totals.correct += batch_correct
+    totals.seen += batch_size
+    progress.session_steps += 1
+    global_step = progress.epoch_index * trainer.steps_per_epoch + step_index + 1
+    iteration_event = {
+        "type": "iteration",
+        "epoch": epoch_number,
+        "step": step_index + 1,
+        "steps_per_epoch": trainer.steps_per_epoch,
+        "global_step": global_step,
+        "loss": loss_value,
+        "running_acc": totals.correct / totals.seen,
+        "lr": learning_rate,
+        "eta_s": _eta_seconds(trainer, progress, global_step),
+    }
+    trainer.reporter.emit(iteration_event)
+    if trainer.iteration_log is not None:
+        trainer.iteration_log.add(iteration_event)
+    run = trainer.reporter.run
+    if run is not None and time.monotonic() - progress.last_heartbeat > HEARTBEAT_INTERVAL_S:
+        run.heartbeat()
+        progress.last_heartbeat = time.monotonic()
+
+
+def _end_epoch(trainer: _Trainer, progress: _Progress) -> None:
+    """Validate, record the epoch's metrics, save a checkpoint and emit an "epoch" event."""
+    config, reporter = trainer.config, trainer.reporter
+    if trainer.iteration_log is not None:
+        trainer.iteration_log.flush()
+    if trainer.distributed is not None:
+        broadcast_buffers_from_main(trainer.model, trainer.distributed)  # every rank evaluates (and rank 0 saves) one model
+    if trainer.before_step is not None:  # the validation pass is a burst of work too
+        trainer.before_step()
+    val_loss, val_acc = _validate(trainer.model, trainer.val_split, trainer.device, config, trainer.autocast_dtype, trainer.distributed)
+    totals = progress.totals
+    record = {
+        "epoch": progress.epoch_index + 1,
+        "train_loss": totals.loss_sum / max(1, totals.seen),
+        "train_acc": totals.correct / max(1, totals.seen),
+        "val_loss": val_loss,
+        "val_acc": val_acc,
+        "lr": trainer.optimizer.param_groups[0]["lr"],
+        "seconds": time.perf_counter() - progress.epoch_start,
+        "time": time.time(),
+    }
+    reporter.history.append(record)
+    progress.epoch_index += 1
+    progress.step_index, progress.epoch_order, progress.totals = 0, None, _EpochTotals()
+    if reporter.run is not None:
+        reporter.run.save_checkpoint(_checkpoint_state(trainer, progress))
+        reporter.run.append_metrics(record)
+        reporter.run.heartbeat()
+        progress.last_heartbeat = time.monotonic()
+    reporter.emit({"type": "epoch", **record, "eta_s": _eta_seconds(trainer, progress, progress.epoch_index * trainer.steps_per_epoch)})
+
+
+def _eta_seconds(trainer: _Trainer, progress: _Progress, global_steps_done: int) -> float:
+    """Seconds left at this call's average step time (0 before its first step)."""
+    if progress.session_steps == 0:
+        return 0.0
+    per_step = (time.perf_counter() - progress.session_start) / progress.session_steps
+    return per_step * max(0, trainer.steps_per_epoch * trainer.config.epochs - global_steps_done)
+
+
+def _checkpoint_state(trainer: _Trainer, progress: _Progress) -> dict:
+    """Everything a resume needs, at `progress` (epochs completed = progress.epoch_index)."""
+    return {
+        "format_version": CHECKPOINT_FORMAT_VERSION,
+        "model": trainer.model.state_dict(),
+        "optimizer": trainer.optimizer.state_dict(),
+        "scheduler": trainer.scheduler.state_dict(),
+        "epochs_completed": progress.epoch_index,
+        "step_in_epoch": progress.step_index,
+        "epoch_order": progress.epoch_order,
+        "epoch_totals": progress.totals.to_dict(),
+        "rng": _rng_state(trainer.generator, trainer.device),
+        "history": list(trainer.reporter.history),
+        "train_config": trainer.config.to_dict(),
+        "model_config": trainer.model_config,
+        "class_names": trainer.class_names,
+    }
 
 
 def _append_missing_metrics(run, history: list[dict]) -> None:
