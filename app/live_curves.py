@@ -22,7 +22,8 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
-from app import run_tools, state
+from app import state
+from app.services import run_tools
 from app.components import charts
 from app.components.live import snapshot_iterations
 from vitcore.runs.iteration_tail import IterationTail

@@ -16,9 +16,9 @@ import uuid
 import streamlit as st
 import torch
 
-from app.paths import data_roots, runs_root
-from app.server_config import ANIMATIONS_DEFAULT, scheduler_config
-from app.server_config import animations_enabled as animations_setting
+from app.services.paths import data_roots, runs_root
+from app.services.server_config import ANIMATIONS_DEFAULT, scheduler_config
+from app.services.server_config import animations_enabled as animations_setting
 from vitcore.data.roots import resolve_within_roots
 from vitcore.errors import VitcoreError
 
@@ -49,7 +49,7 @@ def _run_store_for(root_text: str):
 def get_scheduler():
     """The server's one JobScheduler: every training start (Train, Resume, Home) goes through it.
 
-    Its limits come from app.server_config (env VIT_CLASSROOM_MAX_JOBS / VIT_CLASSROOM_ADMIN_TOKEN,
+    Its limits come from app.services.server_config (env VIT_CLASSROOM_MAX_JOBS / VIT_CLASSROOM_ADMIN_TOKEN,
     else .streamlit/vit_classroom.toml, else 1 run per GPU or 1 on the CPU); VIT_CLASSROOM_TRAINING_YIELD_S
     sets how long a CPU run waits after students' pictures (its `foreground`, see vitcore.train.foreground).
     """
@@ -229,7 +229,7 @@ def load_run_model(run_id: str, checkpoint_mtime: float):
 @st.cache_resource(show_spinner="Evaluating on the validation split…", max_entries=16)
 def evaluate_run(run_id: str, checkpoint_mtime: float, source: str, drop_multilabel: bool, drop_leaked: bool):
     """vitcore.evaluate.evaluate of a run's checkpoint on the val split of a dataset (cached per run + data)."""
-    from app.inference import inference_threads, torch_threads
+    from app.services.inference import inference_threads, torch_threads
     from vitcore.evaluate import evaluate
 
     model, _, class_names = load_run_model(run_id, checkpoint_mtime)

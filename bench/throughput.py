@@ -42,13 +42,14 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
+from vitcore.models.attention import ATTENTION_VARIANTS  # noqa: E402
 from vitcore.models.config import ViTConfig  # noqa: E402
 from vitcore.models.factory import build_model, count_parameters  # noqa: E402
 from vitcore.models.normalize import Normalize  # noqa: E402
 from vitcore.models.vit import ConvStemTokenizer, PatchEmbedding, SequencePooling  # noqa: E402
 
 REFERENCE_NAME = "reference"  # key of the nn.TransformerEncoder model in every result dict
-VARIANT_NAMES = ("loop", "einsum", "fused")  # vitcore attention variants benchmarked by default
+VARIANT_NAMES = tuple(ATTENTION_VARIANTS)  # vitcore attention variants benchmarked by default (the registry's keys)
 
 
 @dataclasses.dataclass

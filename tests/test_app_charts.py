@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.components import charts
-from app.paths import REPO_ROOT
+from app.services.paths import REPO_ROOT
 
 HOME = str(REPO_ROOT / "app" / "Home.py")
 

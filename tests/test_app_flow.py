@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from app.paths import REPO_ROOT
+from app.services.paths import REPO_ROOT
 from test_app_units import BAD_UPLOADS, jpeg_bytes, png16_bytes
 
 HOME = str(REPO_ROOT / "app" / "Home.py")
@@ -156,7 +156,7 @@ def test_attention_page_handles_good_and_bad_uploads(trained):
 
 def test_an_upload_to_a_model_of_drawings_says_so_once(trained):
     """A run trained on the embedded set has never seen a photo: an upload's answer says so and points to the Data page."""
-    from app.run_tools import DRAWINGS_ONLY_NOTE
+    from app.services.run_tools import DRAWINGS_ONLY_NOTE
 
     at = trained["at"]
     at.switch_page("views/attention.py").run()
@@ -232,7 +232,8 @@ def upload_on_the_attention_page(at, name: str, size: tuple[int, int]):
 
 def test_a_training_run_would_pause_while_the_attention_page_answers(trained, monkeypatch):
     """The prediction runs inside the scheduler's foreground.running(), and the mark ends with the answer."""
-    from app import run_tools, state
+    from app import state
+    from app.services import run_tools
 
     seen = []  # (the server's ForegroundActivity, its quiet time) at each prediction
     real_predict = run_tools.predict
@@ -252,7 +253,7 @@ def test_a_training_run_would_pause_while_the_attention_page_answers(trained, mo
 
 def test_attention_page_runs_the_model_once_per_picture(trained, monkeypatch):
     """Opacity, heat source, layer/head pickers and the toggle reuse the cached prediction; a new picture does not."""
-    from app import run_tools
+    from app.services import run_tools
 
     calls = []
     real_predict = run_tools.predict

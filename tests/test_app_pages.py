@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from app.paths import REPO_ROOT
+from app.services.paths import REPO_ROOT
 
 HOME = str(REPO_ROOT / "app" / "Home.py")
 PAGES = ["views/home.py", "views/data.py", "views/train.py", "views/attention.py", "views/compare.py", "views/attention_lab.py"]
@@ -29,7 +29,7 @@ def write_folder_dataset(root, classes=("cat", "dog"), per_split=3):
 
 
 def parse_count(text: str) -> float:
-    """'497.54 M' -> 497540000.0 (inverse of app.estimates.format_count)."""
+    """'497.54 M' -> 497540000.0 (inverse of vitcore.models.cost.format_count)."""
     number, _, unit = text.partition(" ")
     return float(number) * {"": 1, "k": 1e3, "M": 1e6, "B": 1e9}[unit]
 
@@ -176,7 +176,7 @@ def test_preset_figures_name_the_dataset_they_were_measured_on():
 
 def test_lab_timing_text_says_what_was_measured():
     """The words under the timing bars are built from the numbers, never from what the variants are expected to do."""
-    from app.lab_tools import timing_summary
+    from app.services.lab_tools import timing_summary
 
     text = timing_summary({"loop": 0.0065, "einsum": 0.0071, "fused": 0.0077})  # what a 2-core CPU measured once
     assert text.startswith("Measured just now on this server, fastest first: **loop** 6.50 ms, **einsum** 7.10 ms (1.1× the time), "
@@ -194,7 +194,7 @@ def test_attention_lab_states_the_measured_order_and_no_fixed_ranking(app_env):
     assert "slowest" not in before and "fastest" not in before.replace("which one is fastest depends", "")
     at.button(key="lab_timing").click().run()
     assert_clean(at)
-    from app.lab_tools import timing_summary
+    from app.services.lab_tools import timing_summary
 
     timings = at.session_state["lab_timings"]
     assert timing_summary(timings) in [item.value for item in at.caption]

@@ -15,7 +15,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from app.paths import REPO_ROOT
+from app.services.paths import REPO_ROOT
 from test_app_units import jpeg_bytes, png_bytes
 
 HOME = str(REPO_ROOT / "app" / "Home.py")
@@ -273,14 +273,14 @@ def test_without_validation_pictures_the_attention_page_asks_for_an_upload(serve
     assert not viewer.get("image")
     viewer.file_uploader(key="attention_upload").set_value(("photo.jpg", jpeg_bytes(), "image/jpeg")).run()
     assert_clean(viewer)
-    from app.run_tools import DRAWINGS_ONLY_NOTE
+    from app.services.run_tools import DRAWINGS_ONLY_NOTE
 
     assert not viewer.error and texts(viewer.info) == [DRAWINGS_ONLY_NOTE]  # no ask; the run learned from drawings only
     assert any(text.startswith("Prediction: ") for text in texts(viewer.subheader))
 
 
 def test_an_upload_to_a_model_of_photos_gets_no_drawings_note(server_env):
-    from app.run_tools import DRAWINGS_ONLY_NOTE
+    from app.services.run_tools import DRAWINGS_ONLY_NOTE
 
     make_vit_run(server_env["store"], "vit-photos", ["airplane", "bus", "cat", "dog", "pizza"], dataset_id="folder-3fa2c1d0")
     viewer = new_session().run()

@@ -12,9 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from app.estimates import format_count, format_seconds, model_cost
-from app.paths import REPO_ROOT, data_roots, resolve_new_folder
-from app.uploads import MAX_UPLOAD_BYTES, read_uploaded_image
+from vitcore.models.cost import format_count, format_seconds, model_cost
+from app.services.paths import REPO_ROOT, data_roots, resolve_new_folder
+from app.services.uploads import MAX_UPLOAD_BYTES, read_uploaded_image
 from vitcore.data.roots import DataRootError, resolve_within_roots
 from vitcore.errors import ImageInputError, VitcoreError
 
@@ -183,7 +183,7 @@ def test_streamlit_config_keeps_xsrf_on_and_caps_uploads():
 
 
 def test_concurrency_limit_comes_from_env_then_settings_file(tmp_path):
-    from app.server_config import scheduler_config
+    from app.services.server_config import scheduler_config
 
     settings = tmp_path / "vit_classroom.toml"
     assert scheduler_config({"VIT_CLASSROOM_SETTINGS": str(settings)}).max_jobs is None  # no file: vitcore's default
@@ -205,7 +205,7 @@ def test_concurrency_limit_comes_from_env_then_settings_file(tmp_path):
 
 # ------------------------------------------------------------------ run permissions and queue words
 def test_queue_words():
-    from app.run_control import ordinal, queue_text
+    from app.services.run_control import ordinal, queue_text
 
     assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 112)] == [
         "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "112th"
@@ -214,7 +214,7 @@ def test_queue_words():
 
 
 def test_only_the_owner_or_the_instructor_may_control_a_run(tmp_path):
-    from app.run_control import may_control
+    from app.services.run_control import may_control
     from vitcore.runs.store import RunStore
     from vitcore.train.scheduler import JobScheduler, SchedulerConfig
 
@@ -230,7 +230,7 @@ def test_only_the_owner_or_the_instructor_may_control_a_run(tmp_path):
 
 
 def test_inference_threads_leave_the_trainers_cores_alone():
-    from app.inference import inference_threads, torch_threads
+    from app.services.inference import inference_threads, torch_threads
     from vitcore.train.scheduler import available_cpu_cores
 
     class Busy:  # the two numbers inference_threads reads from a scheduler
@@ -279,7 +279,7 @@ def test_formatting_helpers():
 
 
 def test_page_animations_are_off_unless_the_server_turns_them_on(tmp_path):
-    from app.server_config import animations_enabled
+    from app.services.server_config import animations_enabled
 
     settings = tmp_path / "vit_classroom.toml"
     environ = {"VIT_CLASSROOM_SETTINGS": str(settings)}

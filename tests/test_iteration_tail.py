@@ -6,7 +6,7 @@ import os
 import pandas as pd
 import pytest
 
-from app.run_tools import iteration_frame
+from app.services.run_tools import iteration_frame
 from vitcore.runs.iteration_tail import IterationTail
 from vitcore.runs.store import RunStore
 

@@ -4,7 +4,7 @@ import re
 import subprocess
 import tomllib
 
-from app.paths import REPO_ROOT
+from app.services.paths import REPO_ROOT
 
 SETTINGS_DOC = REPO_ROOT / "docs" / "settings.md"
 VARIABLE = re.compile(r"VIT_CLASSROOM_[A-Z0-9_]+")

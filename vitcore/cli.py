@@ -382,6 +382,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from vitcore.models.config import ATTENTION_CHOICES, TOKENIZER_CHOICES
+    from vitcore.presets import PRESET_NAMES
+    from vitcore.train.config import AUGMENTATIONS
+
     parser = OneLineParser(prog="vitcore", description="ViT Classroom engine: data, training, evaluation.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
@@ -416,11 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
     synth.set_defaults(handler=cmd_data_synth)
 
     train = commands.add_parser("train", help="train a ViT or CNN preset")
-    train.add_argument("--model", choices=["vit", "cnn"], default="vit")
+    train.add_argument("--model", choices=list(PRESET_NAMES), default="vit")
     train.add_argument("--preset", default="classroom", help="vit: homework|classroom|best, cnn: hw4|best")
     train.add_argument("--data", default=None, help="dataset folder (default: the embedded synthetic set)")
-    train.add_argument("--attention", choices=["loop", "einsum", "fused"], default=None)
-    train.add_argument("--tokenizer", choices=["patch", "conv_stem"], default=None,
+    train.add_argument("--attention", choices=list(ATTENTION_CHOICES), default=None)
+    train.add_argument("--tokenizer", choices=list(TOKENIZER_CHOICES), default=None,
                        help="ViT tokens: one 16x16 patch projection, or a small conv stem (same 4x4 grid)")
     train.add_argument("--epochs", type=_positive_int, default=None)
     train.add_argument("--batch-size", type=_positive_int, default=None, help="GLOBAL batch (split across torchrun processes)")
@@ -430,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-batches", type=_positive_int, default=None, help="cap batches per epoch (quick demos)")
     train.add_argument("--demo-pace", type=_demo_pace, default=None, metavar="SECONDS",
                        help="slow motion for live demos: each step takes at least this long")
-    train.add_argument("--augmentation", choices=["none", "flip_crop", "strong"], default=None,
+    train.add_argument("--augmentation", choices=list(AUGMENTATIONS), default=None,
                        help="override the preset's augmentation")
     train.add_argument("--dropout", type=_unit_interval, default=None, help="override the model's dropout (0 disables it)")
     train.add_argument("--mixup", type=_mixing_strength, default=None, metavar="ALPHA",

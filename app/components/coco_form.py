@@ -12,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from app import state
-from app.paths import display_path, resolve_new_folder
+from app.services.paths import display_path, resolve_new_folder
 from vitcore.data.roots import resolve_within_roots
 from vitcore.errors import VitcoreError
 

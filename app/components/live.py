@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app.estimates import format_seconds
+from vitcore.models.cost import format_seconds
 
 
 def snapshot_iterations(snapshot) -> pd.DataFrame:

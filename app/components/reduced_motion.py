@@ -12,7 +12,7 @@ the fade came at once, and the Train page's live charts (a fragment rerun every 
 every refresh and were painted twice more each time: the teacher's Train tab used 0.32 CPU-s per
 second while a run trained, and 0.29 without the fade. The "Running" status still shows a rerun.
 
-The switch is app.server_config.animations_enabled (VIT_CLASSROOM_ANIMATIONS=on brings them back).
+The switch is app.services.server_config.animations_enabled (VIT_CLASSROOM_ANIMATIONS=on brings them back).
 """
 
 import streamlit as st

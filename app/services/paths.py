@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vitcore.data.roots import DataRootError, allowed_roots_from_env, resolve_within_roots
 
-REPO_ROOT = Path(__file__).resolve().parents[1]  # the checkout holding app/ and vitcore/
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout holding app/ and vitcore/
 
 
 def runs_root() -> Path:

@@ -30,7 +30,7 @@ from typing import Mapping
 from vitcore.errors import VitcoreError
 from vitcore.train.scheduler import MAX_JOBS_ENV, SchedulerConfig, config_from_env
 
-REPO_ROOT = Path(__file__).resolve().parents[1]  # the checkout holding app/ and vitcore/
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout holding app/ and vitcore/
 SETTINGS_ENV = "VIT_CLASSROOM_SETTINGS"  # path of the settings file (default below)
 DEFAULT_SETTINGS_FILE = REPO_ROOT / ".streamlit" / "vit_classroom.toml"  # optional; missing = defaults
 ANIMATIONS_ENV = "VIT_CLASSROOM_ANIMATIONS"  # "on"/"off": Streamlit's spinners and transitions (default off)

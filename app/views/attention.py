@@ -25,11 +25,13 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from app import run_tools, state
+from app import state
+from app.services import run_tools
 from app.components import charts
+from app.components.page import open_page
 from app.components.run_picker import deleted_warning, forget_deleted_runs
-from app.inference import SINGLE_PICTURE_THREADS, torch_threads
-from app.uploads import UPLOAD_TYPES, read_uploaded_image
+from app.services.inference import SINGLE_PICTURE_THREADS, torch_threads
+from app.services.uploads import UPLOAD_TYPES, read_uploaded_image
 from vitcore.errors import RunError, VitcoreError
 
 PREDICTION_CACHE_ENTRIES = 256  # predictions kept for all sessions together (each ~50 kB: attention maps + input pixels)
@@ -321,17 +323,15 @@ def show_picture_and_prediction(run_id, info, model, class_names, image_size, de
     every_layer_and_head(maps)
 
 
-st.title(":material/visibility: Attention")
-st.markdown(
+page = open_page(
+    ":material/visibility: Attention",
     "A Vision Transformer cuts the image into a 4×4 grid of 16-pixel patches and lets every token *attend* to every other "
     "(the classroom and best recipes make each of those 16 tokens with a few small convolutions instead of one flat cut; "
     "the grid is the same). "
     "Here you pick a trained ViT and a picture, and look at those attention weights: per layer and head, as a full "
-    "token×token matrix, rolled out through all layers, and painted over the picture."
+    "token×token matrix, rolled out through all layers, and painted over the picture.",
 )
-
-store = state.get_run_store()
-device = state.get_device()
+store, device = page.store, page.device
 all_runs = store.list_runs()
 vit_runs = [info for info in all_runs if info.model_kind == "vit" and info.has_checkpoint]
 forget_deleted_runs([info.id for info in all_runs], widget_keys=("attention_run",))

@@ -8,15 +8,17 @@ import inspect
 import numpy as np
 import streamlit as st
 
-from app import lab_tools
 from app.components import charts
-from app.estimates import format_count, model_cost
+from app.components.page import open_page
+from app.services import lab_tools
+from vitcore.models import attention_check
+from vitcore.models.cost import format_count, model_cost
 
-st.title(":material/science: Attention lab")
-st.markdown(
+open_page(
+    ":material/science: Attention lab",
     "Self-attention is *one* formula, `softmax(Q·Kᵀ/√d)·V`, but it can be written in very different ways. "
     "Below are three implementations from `vitcore.models` that share the same weights and must give the same numbers, "
-    "and the mistakes of the original homework encoder, which you can switch on and off one by one."
+    "and the mistakes of the original homework encoder, which you can switch on and off one by one.",
 )
 
 # ------------------------------------------------------------------ source code
@@ -54,7 +56,7 @@ def equivalence_section() -> None:
         )
         seed = st.number_input("random seed", min_value=0, max_value=10_000, value=0, step=1, key="lab_seed")
         if st.button("Run equivalence check", key="lab_equivalence", type="primary"):
-            st.session_state[EQUIVALENCE_KEY] = (int(seed), lab_tools.check_equivalence(seed=int(seed)))
+            st.session_state[EQUIVALENCE_KEY] = (int(seed), attention_check.check_equivalence(seed=int(seed)))
     with right:
         if EQUIVALENCE_KEY not in st.session_state:
             st.info("Press **Run equivalence check** to compare the outputs.")
@@ -88,7 +90,7 @@ def timing_section() -> None:
         )
         if st.button("Time loop vs einsum vs fused", key="lab_timing"):
             bar = st.progress(0.0, text="warming up…")
-            st.session_state[TIMINGS_KEY] = lab_tools.time_variants(
+            st.session_state[TIMINGS_KEY] = attention_check.time_variants(
                 progress=lambda done, total, message: bar.progress(done / total, text=message)
             )
             bar.empty()

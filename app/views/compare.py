@@ -5,18 +5,19 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from app import run_tools, state
+from app import state
+from app.services import run_tools
 from app.components import charts
+from app.components.page import open_page
 from app.components.run_picker import deleted_warning, forget_deleted_runs
 from vitcore.errors import RunError, VitcoreError
 
-st.title(":material/compare: Compare a ViT with a CNN")
-st.markdown(
+page = open_page(
+    ":material/compare: Compare a ViT with a CNN",
     "Same validation images, two very different models. The confusion matrices show *which* classes each model mixes up; "
-    "the learning curves show how fast each learned and how much it overfits."
+    "the learning curves show how fast each learned and how much it overfits.",
 )
-
-store = state.get_run_store()
+store = page.store
 all_runs = store.list_runs()
 runs = [info for info in all_runs if info.has_checkpoint]
 forget_deleted_runs([info.id for info in all_runs], widget_keys=("compare_vit", "compare_cnn"))
@@ -40,7 +41,7 @@ chosen = {"ViT": next(i for i in vit_runs if i.id == vit_id), "CNN": next(i for 
 
 source = state.active_source()
 drop_multilabel, drop_leaked = state.hygiene_flags()
-data = state.active_dataset()
+data = page.data_or_stop()
 results = {}
 for kind, info in chosen.items():
     try:

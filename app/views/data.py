@@ -9,17 +9,18 @@ from PIL import Image
 
 from app import state
 from app.components import charts
-from app.paths import data_roots, display_path
+from app.components.page import open_page
+from app.services.paths import data_roots, display_path
 from vitcore.data.roots import resolve_within_roots
 from vitcore.errors import VitcoreError
 
 SAMPLES_PER_CLASS = 8  # images shown per class in the sample grid
 
-st.title(":material/photo_library: Data")
-st.markdown(
+open_page(
+    ":material/photo_library: Data",
     "Every model here learns from a folder laid out as `ROOT/train/<class>/*.jpg` and `ROOT/val/<class>/*.jpg` "
     "(or from the embedded synthetic set). Look at the images and the class balance, and check for problems that "
-    "silently change your accuracy numbers."
+    "silently change your accuracy numbers.",
 )
 
 roots = data_roots()

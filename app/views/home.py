@@ -2,36 +2,30 @@
 
 import streamlit as st
 
-from app import run_control, state, training
+from app import state
+from app.services import run_control, training
 from app.components.live import progress_line
+from app.components.page import open_page
 from vitcore.device import describe_device
 from vitcore.errors import VitcoreError
 
-st.title(":material/school: ViT Classroom")
-st.markdown(
+page = open_page(
+    ":material/school: ViT Classroom",
     "Build, train and look inside a **Vision Transformer** and a **CNN** on small 64×64 images, live in class.\n\n"
     "- **Data** – see the images, count the classes, catch greyscale, multi-label and leaked files.\n"
     "- **Train** – pick a recipe, watch loss and accuracy move, see overfitting as the gap between train and val.\n"
     "- **Attention** – what does each layer and head of the ViT look at?\n"
     "- **Compare** – ViT vs CNN: confusion matrices, per-class accuracy, the images they get wrong.\n"
-    "- **Attention lab** – three ways to code self-attention, and the homework's bugs one switch at a time."
+    "- **Attention lab** – three ways to code self-attention, and the homework's bugs one switch at a time.",
 )
-
-owner = state.owner_id()
-store = state.get_run_store()
-scheduler = state.get_scheduler()
-device = state.get_device()
+owner, store, scheduler, device = page.owner, page.store, page.scheduler, page.device
 
 # ------------------------------------------------------------------ dataset + device
 data_column, device_column = st.columns([3, 2])
 with data_column:
     st.subheader("Active dataset")
     source = state.active_source()
-    try:
-        data = state.active_dataset()
-    except VitcoreError as error:
-        st.error(str(error))
-        st.stop()
+    data = page.data_or_stop()
     if source == state.SYNTHETIC_SOURCE:
         st.info(
             "You are using the **embedded synthetic dataset**: five classes of drawn objects on backgrounds, with an object "

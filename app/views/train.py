@@ -5,15 +5,18 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from app import run_control, run_tools, state, training
+from app import state
+from app.services import run_control, run_tools, training
 from app.components.live import progress_line
+from app.components.page import open_page
 from app.live_curves import REFRESH_S, live_curves_for, shared_overlay_figure, shared_run_list
 from app.components.run_picker import deleted_warning, forget_deleted_runs
-from app.estimates import estimate_training_seconds, format_count, format_seconds, measure_matmul_flops, model_cost
+from vitcore.models.cost import estimate_training_seconds, format_count, format_seconds, measure_matmul_flops, model_cost
 from vitcore.errors import RunError, VitcoreError
 from vitcore.models.attention import ATTENTION_VARIANTS
 from vitcore.presets import get_preset, list_presets
 from vitcore.train.config import AUGMENTATIONS, MAX_DEMO_PACE_S
+from vitcore.train.engine import steps_per_epoch_for
 
 HOMEWORK_CPU_WARNING_PARAMS = 100_000_000  # warn above this many parameters when training on a CPU
 MODEL_KIND_NAMES = {"vit": "Vision Transformer", "cnn": "CNN (convolutional network)"}  # the model picker's words
@@ -24,23 +27,14 @@ AUGMENTATION_NAMES = {
 }  # the augmentation picker's words for vitcore's AUGMENTATIONS
 OVERVIEW_REFRESH_S = 3.0  # while a run is queued or training, the overlay and the run table redraw this often
 
-st.title(":material/model_training: Train")
-st.markdown(
+page = open_page(
+    ":material/model_training: Train",
     "Choose a model and a recipe. The numbers below update **before** you start: how many weights the model has and "
     "roughly how long training will take on this machine. Training runs in the background; you can leave the page, "
-    "refresh or open it on another computer and the run keeps going."
+    "refresh or open it on another computer and the run keeps going.",
 )
-
-owner = state.owner_id()
-admin_token = state.admin_token()
-store = state.get_run_store()
-scheduler = state.get_scheduler()
-device = state.get_device()
-try:
-    data = state.active_dataset()
-except VitcoreError as error:
-    st.error(str(error))
-    st.stop()
+owner, admin_token, store, scheduler, device = page.owner, page.admin_token, page.store, page.scheduler, page.device
+data = page.data_or_stop()
 
 
 @st.cache_resource(show_spinner=False)
@@ -167,9 +161,7 @@ with cost_column:
     from vitcore.models.config import config_to_dict
 
     cost = cached_cost(json.dumps(config_to_dict(model_config), sort_keys=True), kind)
-    steps = -(-len(data.train) // int(batch_size))
-    if train_config.max_train_batches_per_epoch:
-        steps = min(steps, train_config.max_train_batches_per_epoch)
+    steps = steps_per_epoch_for(len(data.train), train_config)  # exactly what the training loop will do
     images_per_epoch = steps * int(batch_size)
     seconds = estimate_training_seconds(cost, images_per_epoch, int(epochs), device_flops(str(device)))
     left, right = st.columns(2)

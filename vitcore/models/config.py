@@ -10,8 +10,9 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from vitcore.errors import VitcoreError
+from vitcore.models.attention import ATTENTION_VARIANTS
 
-ATTENTION_CHOICES = ("loop", "einsum", "fused")  # names accepted by ViTConfig.attention
+ATTENTION_CHOICES = tuple(ATTENTION_VARIANTS)  # names accepted by ViTConfig.attention: the registry's keys
 TOKENIZER_CHOICES = ("patch", "conv_stem")  # names accepted by ViTConfig.tokenizer
 POOLING_CHOICES = ("cls", "seq")  # names accepted by ViTConfig.pooling
 CNN_ARCH_CHOICES = ("hw4", "resnet")  # names accepted by CNNConfig.arch

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from vitcore.train.augment import AUGMENTATION_CHOICES
+
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle")
-AUGMENTATIONS = ("none", "flip_crop", "strong")
+AUGMENTATIONS = AUGMENTATION_CHOICES  # names accepted by TrainConfig.augmentation (vitcore.train.augment builds them)
 AMP_MODES = ("auto", "off", "bf16")
 MAX_DEMO_PACE_S = 10.0  # the slowest demo pace (seconds per step) that TrainConfig, the CLI and the Train page accept
 
