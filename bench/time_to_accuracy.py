@@ -173,7 +173,7 @@ def quick_folder(out_root: Path) -> Path:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=None, help="dataset folder (default: $VIT_CLASSROOM_DATA/coco5-64)")
-    parser.add_argument("--models", nargs="+", choices=["vit", "cnn"], default=["vit", "cnn"])
+    parser.add_argument("--models", nargs="+", choices=list(DEFAULT_THRESHOLDS), default=list(DEFAULT_THRESHOLDS))
     parser.add_argument("--vit-threshold", type=float, default=DEFAULT_THRESHOLDS["vit"])
     parser.add_argument("--cnn-threshold", type=float, default=DEFAULT_THRESHOLDS["cnn"])
     parser.add_argument("--max-seconds", type=float, default=120.0, help="give up on a model after this long")

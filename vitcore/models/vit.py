@@ -206,14 +206,26 @@ class VisionTransformer(nn.Module):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
 
-    def forward(self, images: torch.Tensor, return_attention: bool = False):
-        """images (B, C, S, S) float in [0, 1] -> logits (B, classes) [, list of (B, H, N, N) per layer]."""
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, C, S, S) float in [0, 1] -> the token sequence entering the first block, (B, N, D)."""
         tokens = self.tokenizer(self.normalize(images))  # (B, g*g, D)
         if self.cls_token is not None:
             cls = self.cls_token.expand(tokens.shape[0], -1, -1)  # (B, 1, D)
             tokens = torch.cat([cls, tokens], dim=1)  # (B, N, D)
-        x = self.pos_drop(tokens + self.pos_embed)  # (B, N, D)
+        return self.pos_drop(tokens + self.pos_embed)  # (B, N, D)
 
+    def read_out(self, x: torch.Tensor) -> torch.Tensor:
+        """The classifier: final norm, pooling (the CLS token, or sequence pooling) and head. (B, N, D) -> (B, classes).
+
+        The logit lens (vitcore.explain.logit_lens) applies it to the stream after every block, not only the last.
+        """
+        x = self.norm(x)  # (B, N, D), or (B, 1, D) after a CLS-row-only last block
+        pooled = x[:, 0] if self.pool is None else self.pool(x)  # (B, D)
+        return self.head(pooled)  # (B, num_classes)
+
+    def forward(self, images: torch.Tensor, return_attention: bool = False):
+        """images (B, C, S, S) float in [0, 1] -> logits (B, classes) [, list of (B, H, N, N) per layer]."""
+        x = self.embed(images)  # (B, N, D)
         attentions: list[torch.Tensor] = []
         last_index = len(self.blocks) - 1
         for index, block in enumerate(self.blocks):
@@ -222,10 +234,7 @@ class VisionTransformer(nn.Module):
             x, weights = block(x, need_weights=return_attention, num_queries=1 if cls_row_only else None)
             if return_attention:
                 attentions.append(weights)
-        x = self.norm(x)  # (B, N, D) or (B, 1, D)
-
-        pooled = x[:, 0] if self.pool is None else self.pool(x)  # (B, D)
-        logits = self.head(pooled)  # (B, num_classes)
+        logits = self.read_out(x)  # (B, num_classes)
         if return_attention:
             return logits, attentions
         return logits
