@@ -26,6 +26,7 @@ AUGMENTATION_NAMES = {
     "strong": "strong (zoom, colour, cut-out)",
 }  # the augmentation picker's words for vitcore's AUGMENTATIONS
 OVERVIEW_REFRESH_S = 3.0  # while a run is queued or training, the overlay and the run table redraw this often
+ACTIVE_AT_PAGE_RUN_KEY = "train_active_at_page_run"  # session key: the runs queued or training at the last whole-page run
 
 page = open_page(
     ":material/model_training: Train",
@@ -320,7 +321,11 @@ def runs_overview() -> None:
 
     While a run is queued or training this is a fragment that redraws itself every OVERVIEW_REFRESH_S, so the
     overlay and the table move with the live view instead of staying at the epoch they showed when the page opened.
+    When a run that was active at the last page run has ended, the whole page runs again: the buttons below
+    (resume, download, delete) and the run pickers then see it ended, whichever run this tab watches.
     """
+    if set(st.session_state.get(ACTIVE_AT_PAGE_RUN_KEY, ())) - set(scheduler.active_runs()):
+        st.rerun(scope="app")
     overview_runs = shared_run_list()  # one read per second for every tab on this page
     overview_labels = {info.id: info.label for info in overview_runs}
     overview_choices = {info.id: info.choice_label for info in overview_runs}
@@ -367,8 +372,9 @@ def runs_overview() -> None:
     )
 
 
-anything_active = bool(scheduler.active_runs())
-st.fragment(runs_overview, run_every=OVERVIEW_REFRESH_S if anything_active else None)()
+active_at_page_run = scheduler.active_runs()
+st.session_state[ACTIVE_AT_PAGE_RUN_KEY] = active_at_page_run
+st.fragment(runs_overview, run_every=OVERVIEW_REFRESH_S if active_at_page_run else None)()
 
 selected_info = next(info for info in runs if info.id == watched)
 watched_active = run_control.is_active(scheduler, watched)
