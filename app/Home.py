@@ -24,6 +24,7 @@ pages = [
     st.Page(VIEWS / "data.py", title="Data", icon=":material/photo_library:", url_path="data"),
     st.Page(VIEWS / "train.py", title="Train", icon=":material/model_training:", url_path="train"),
     st.Page(VIEWS / "attention.py", title="Attention", icon=":material/visibility:", url_path="attention"),
+    st.Page(VIEWS / "inside_vit.py", title="Inside the ViT", icon=":material/route:", url_path="inside-the-vit"),
     st.Page(VIEWS / "compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
     st.Page(VIEWS / "attention_lab.py", title="Attention lab", icon=":material/science:", url_path="attention-lab"),
 ]

@@ -5,7 +5,8 @@
 
 It starts `streamlit run app/Home.py` on the embedded synthetic set (a fresh, private runs folder), opens it
 in headless Chromium, presses Home's one-click button (a ViT, then a CNN, trained briefly), waits for both
-runs, then visits every page and saves one PNG each: home, data, train, attention, compare, attention-lab.
+runs, then visits every page and saves one PNG each: home, data, train, attention, inside-the-vit (its attention step),
+compare, attention-lab.
 Each PNG is kept under MAX_PNG_BYTES by reducing it to a 256-colour palette and, if needed, shrinking it.
 Prints one JSON line with the files written and their sizes.
 """
@@ -36,8 +37,8 @@ from bench.browser_support import (  # noqa: E402
 )
 
 PAGES = {  # sidebar title -> the page's heading, in the tour's order
-    "Home": "ViT Classroom", "Data": "Data", "Train": "Train", "Attention": "Attention", "Compare": "Compare",
-    "Attention lab": "Attention lab",
+    "Home": "ViT Classroom", "Data": "Data", "Train": "Train", "Attention": "Attention",
+    "Inside the ViT": "Inside the ViT", "Compare": "Compare", "Attention lab": "Attention lab",
 }
 WIDTH, MIN_HEIGHT, MAX_HEIGHT = 1280, 800, 1800  # browser window; a page taller than MAX_HEIGHT is cut there
 MAX_PNG_BYTES = 300_000  # every screenshot stays under this size
@@ -91,6 +92,11 @@ def prepare(page, title: str) -> None:
         )
     if title == "Attention":
         page.get_by_role("heading", name="Attention on the picture").wait_for()
+    if title == "Inside the ViT":  # the attention step: scores, weights, the CLS row and the distances
+        for _ in range(3):
+            page.get_by_role("button", name="Next").click()
+            wait_until_idle(page)
+        page.get_by_role("heading", level=2).filter(has_text="4 · Attention").wait_for()
 
 
 def make_screenshots(args: argparse.Namespace) -> dict:

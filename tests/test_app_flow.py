@@ -388,3 +388,74 @@ def test_train_page_tiny_run_finishes_with_live_charts(trained):
     assert any(run_id in text and "finished" in text for text in progress_texts)
     assert len(at.get("plotly_chart")) >= 2  # live iteration curves + per-epoch accuracy
     assert at.query_params["run"] in (run_id, [run_id])
+
+
+INSIDE_STEPS = [
+    "1 · The picture and its patches", "2 · Tokens", "3 · Position embeddings", "4 · Attention, layer by layer",
+    "5 · The residual stream", "6 · Logit lens", "7 · The prediction",
+]  # the walkthrough's steps, as its step picker names them
+
+
+def test_inside_the_vit_walks_every_step_with_next_and_back(trained):
+    """Every step renders its text, formula, code and predict-first question; Next/Back move; the address follows."""
+    at = trained["at"]
+    at.switch_page("views/inside_vit.py").run()
+    assert_clean(at)
+    assert not at.error
+    assert at.selectbox(key="inside_run").value == trained["run_ids"][0]  # the newest finished ViT
+    at.radio(key="inside_source").set_value("validation image").run()
+    at.number_input(key="inside_picture").set_value(3).run()
+    for number, title in enumerate(INSIDE_STEPS, start=1):
+        assert_clean(at)
+        assert not at.error, [item.value for item in at.error]
+        assert [item.value for item in at.header] == [title]
+        assert at.query_params["step"] in (str(number), [str(number)]) and at.query_params["picture"] in ("3", ["3"])
+        assert at.get("latex"), title  # the formula
+        assert any("vitcore" in expander.label for expander in at.expander) and at.expander[-1].code, title  # the real code
+        answer = next(toggle for toggle in at.toggle if toggle.key.startswith("inside_answer_"))
+        before = len(at.markdown)
+        answer.set_value(True).run()
+        assert len(at.markdown) == before + 1, title  # the answer appears on a click
+        if number < len(INSIDE_STEPS):
+            at.button(key="inside_next").click().run()
+    assert at.button(key="inside_next").disabled
+    probabilities = next(item.value for item in at.markdown if item.value.startswith("| class | probability |"))
+    shares = [float(line.split("|")[2].strip().rstrip("%")) for line in probabilities.splitlines()[2:]]
+    assert len(shares) == 5 and abs(sum(shares) - 100) < 0.5 and shares == sorted(shares, reverse=True)
+    at.button(key="inside_back").click().run()
+    assert [item.value for item in at.header] == [INSIDE_STEPS[5]]
+    assert any("settles at layer" in item.value for item in at.caption)
+
+
+def test_inside_the_vit_opens_on_the_step_and_picture_of_its_address(trained):
+    """A teacher's link (?step=4&picture=2) puts every student on the same step; a bad step says so and starts at 1."""
+    student = new_app().run()
+    student.query_params["step"] = "4"
+    student.query_params["picture"] = "2"
+    student.switch_page("views/inside_vit.py").run()
+    student.radio(key="inside_source").set_value("validation image").run()
+    assert_clean(student)
+    assert [item.value for item in student.header] == [INSIDE_STEPS[3]]
+    assert student.number_input(key="inside_picture").value == 2
+    rows = [caption.value for caption in student.caption if caption.value.startswith("Every row of the weights sums to 1")]
+    assert rows and "from 1.0000 to 1.0000" in rows[0]
+    lost = new_app().run()
+    lost.query_params["step"] = "nine"
+    lost.switch_page("views/inside_vit.py").run()
+    assert_clean(lost)
+    assert any("There is no step 'nine'" in item.value for item in lost.warning)
+    assert [item.value for item in lost.header] == [INSIDE_STEPS[0]]
+
+
+def test_inside_the_vit_takes_an_upload_and_refuses_a_bad_one(trained):
+    at = trained["at"]
+    at.switch_page("views/inside_vit.py").run()
+    at.radio(key="inside_source").set_value("upload your own").run()
+    assert_clean(at)
+    assert any("Choose a picture" in item.value for item in at.info)
+    at.file_uploader(key="inside_upload").set_value(("photo.jpg", jpeg_bytes(), "image/jpeg")).run()
+    assert_clean(at)
+    assert not at.error and at.header
+    at.file_uploader(key="inside_upload").set_value(("bad.jpg", b"not a picture at all", "image/jpeg")).run()
+    assert_clean(at)
+    assert len(at.error) == 1 and "Traceback" not in at.error[0].value

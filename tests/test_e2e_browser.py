@@ -5,6 +5,7 @@ One classroom session, as a student would click it:
   → Train (the live view, the overlay of runs and the run table all move by themselves)
   → Attention (upload a JPEG, see the overlay; every heat map draws 0 as its darkest colour)
   → Compare (two confusion matrices; clicking a cell shows that cell's images)
+  → Inside the ViT (every step of the walkthrough)
   → Attention lab (the equivalence check and the timing both stay on the page).
 
 The server trains on a small embedded synthetic set with shortened recipes
@@ -415,7 +416,19 @@ def test_classroom_flow_in_a_real_browser(server, page, tmp_path):
         assert_no_error_boxes(page, "Compare")
         save_full_page(page, "compare")
 
-        # 6 · Attention lab: each button's result stays on the page when the other one is pressed.
+        # 6 · Inside the ViT: every step of the walkthrough on the classroom run, without an exception box.
+        go_to(page, "Inside the ViT")
+        wait_for_selectbox_value(page, "ViT run", "vit-classroom")
+        for number in range(1, 8):
+            expect(page.get_by_role("heading", level=2).filter(has_text=re.compile(rf"^{number} · "))).to_be_visible()
+            wait_until_idle(page)
+            assert_no_error_boxes(page, f"Inside the ViT, step {number}")
+            assert f"step={number}" in page.url, page.url  # the address follows, for a teacher's link
+            if number < 7:
+                page.get_by_role("button", name="Next").click()
+        expect(page.get_by_role("heading", name=re.compile(r"^Prediction: "))).to_be_visible()
+
+        # 7 · Attention lab: each button's result stays on the page when the other one is pressed.
         go_to(page, "Attention lab")
         page.get_by_role("button", name="Run equivalence check").click()
         agree = page.get_by_text("All variants agree", exact=False)

@@ -329,3 +329,49 @@ def timing_bar(seconds_by_variant: dict[str, float]) -> go.Figure:
     )
     figure.update_yaxes(title_text="ms per forward pass")
     return _layout(figure, height=300)
+
+
+DIVERGING_SCALE = streamlit_safe_scale("RdBu")  # signed values (token features, scores): red < 0 < blue
+
+
+def labelled_heatmap(
+    values: np.ndarray, x_labels: list[str], y_labels: list[str], title: str, *, x_title: str = "", y_title: str = "",
+    colorscale: list | None = None, zmin: float | None = None, zmax: float | None = None, height: int = 380,
+) -> go.Figure:
+    """A (rows, columns) heatmap with named rows and columns, row 0 on top; hover shows the row, column and value."""
+    heatmap = go.Heatmap(
+        z=values, x=x_labels, y=y_labels, colorscale=colorscale or HEAT_SCALE, zmin=zmin, zmax=zmax,
+        hovertemplate="%{y} · %{x}: %{z:.3f}<extra></extra>",
+    )
+    layout = _margin_legend(title, height)
+    layout["xaxis"] = dict(title=dict(text=x_title))
+    layout["yaxis"] = dict(title=dict(text=y_title), autorange="reversed")
+    return _figure([heatmap], layout)
+
+
+def tile_mosaic(tiles: np.ndarray, title: str, zmin: float, zmax: float, colour_title: str, height: int = 420) -> go.Figure:
+    """(R, C, g, g) small maps as ONE heatmap with gaps (like the layers x heads grid), tiles in reading order."""
+    rows, columns, grid, _ = tiles.shape
+    mosaic = attention_mosaic(tiles)  # (R*(g+1)-1, C*(g+1)-1), NaN between the tiles
+    heatmap = go.Heatmap(
+        z=mosaic, colorscale=HEAT_SCALE, zmin=zmin, zmax=zmax, hoverongaps=False,
+        colorbar=dict(title=dict(text=colour_title), thickness=12), hovertemplate="%{z:.2f}<extra></extra>",
+    )
+    layout = dict(
+        title=dict(text=title), height=height, margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="white",
+        xaxis=dict(showticklabels=False, showgrid=False, zeroline=False, constrain="domain"),
+        yaxis=dict(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed", scaleanchor="x"),
+    )
+    return _figure([heatmap], layout)
+
+
+def layer_bars(values_by_name: dict[str, np.ndarray], title: str, y_title: str) -> go.Figure:
+    """Grouped bars, one group per layer (L1, L2, ...), one colour per named series of (L,) values."""
+    traces = []
+    for index, (name, values) in enumerate(values_by_name.items()):
+        labels = [f"L{layer + 1}" for layer in range(len(values))]
+        traces.append(go.Bar(x=labels, y=list(values), name=name, marker_color=RUN_COLOURS[index % len(RUN_COLOURS)]))
+    layout = _margin_legend(title, 340)
+    layout["barmode"] = "group"
+    layout["yaxis"] = dict(title=dict(text=y_title))
+    return _figure(traces, layout)

@@ -15,6 +15,7 @@ page = open_page(
     "- **Data** – see the images, count the classes, catch greyscale, multi-label and leaked files.\n"
     "- **Train** – pick a recipe, watch loss and accuracy move, see overfitting as the gap between train and val.\n"
     "- **Attention** – what does each layer and head of the ViT look at?\n"
+    "- **Inside the ViT** – one picture's walk from pixels to prediction, step by step, on your own model.\n"
     "- **Compare** – ViT vs CNN: confusion matrices, per-class accuracy, the images they get wrong.\n"
     "- **Attention lab** – three ways to code self-attention, and the homework's bugs one switch at a time.",
 )
