@@ -29,10 +29,10 @@ from app import state
 from app.services import run_tools
 from app.components import charts
 from app.components.page import open_page
-from app.components.run_picker import deleted_warning, forget_deleted_runs
+from app.components.run_picker import load_run_or_stop, vit_runs_or_stop
 from app.services.inference import SINGLE_PICTURE_THREADS, torch_threads
 from app.services.uploads import UPLOAD_TYPES, read_uploaded_image
-from vitcore.errors import RunError, VitcoreError
+from vitcore.errors import VitcoreError
 
 PREDICTION_CACHE_ENTRIES = 256  # predictions kept for all sessions together (each ~50 kB: attention maps + input pixels)
 SHOW_EVERY_HEAD_DEFAULT = False  # the layers x heads section starts folded: three charts per student cost a full class seconds
@@ -332,13 +332,7 @@ page = open_page(
     "token×token matrix, rolled out through all layers, and painted over the picture.",
 )
 store, device = page.store, page.device
-all_runs = store.list_runs()
-vit_runs = [info for info in all_runs if info.model_kind == "vit" and info.has_checkpoint]
-forget_deleted_runs([info.id for info in all_runs], widget_keys=("attention_run",))
-if not vit_runs:
-    st.info("No ViT run with a checkpoint yet — start one on the **Train** page (or use the one-click button on **Home**).")
-    st.page_link("views/train.py", label="Go to Train", icon=":material/model_training:")
-    st.stop()
+vit_runs = vit_runs_or_stop(store, "attention_run")
 
 # ------------------------------------------------------------------ pick run + image
 labels = {info.id: info.choice_label for info in vit_runs}  # stable text: a status change keeps the choice
@@ -349,17 +343,7 @@ run_id = st.selectbox("ViT run", run_ids, index=default_index, format_func=lambd
 state.set_selected_run(run_id)
 info = next(item for item in vit_runs if item.id == run_id)
 
-try:
-    model, model_config, class_names = state.load_run_model(run_id, info.checkpoint_mtime)
-except RunError as error:
-    if not store.root.joinpath(run_id).is_dir():  # deleted between the listing and the loading
-        deleted_warning(run_id, "Pick another run above.")
-    else:  # a corrupt checkpoint or config: an error for this run only, the picker above still works
-        st.error(f"Run `{run_id}` cannot be loaded: {error}. Pick another run above.")
-    st.stop()
-except VitcoreError as error:
-    st.error(str(error))
-    st.stop()
+model, model_config, class_names = load_run_or_stop(store, info)
 image_size = int(getattr(model_config, "image_size", 64))
 st.caption(f"Run `{run_id}` · {info.description} · status **{info.status}** · classes: {', '.join(class_names)}")
 

@@ -14,14 +14,13 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw
 
-from app import state
 from app.components import charts
 from app.components.page import open_page
-from app.components.run_picker import deleted_warning, forget_deleted_runs
+from app.components.run_picker import load_run_or_stop, vit_runs_or_stop
 from app.services.inference import SINGLE_PICTURE_THREADS, torch_threads
 from app.services.uploads import UPLOAD_TYPES, read_uploaded_image
 from vitcore.data.dataset import to_float
-from vitcore.errors import RunError, VitcoreError
+from vitcore.errors import VitcoreError
 
 STEPS = (
     "1 · The picture and its patches",
@@ -269,13 +268,7 @@ page = open_page(
     "Before each picture, guess what it will show.",
 )
 store = page.store
-all_runs = store.list_runs()
-vit_runs = [info for info in all_runs if info.model_kind == "vit" and info.has_checkpoint]
-forget_deleted_runs([info.id for info in all_runs], widget_keys=("inside_run",))
-if not vit_runs:
-    st.info("No ViT run with a checkpoint yet — start one on the **Train** page (or use the one-click button on **Home**).")
-    st.page_link("views/train.py", label="Go to Train", icon=":material/model_training:")
-    st.stop()
+vit_runs = vit_runs_or_stop(store, "inside_run")
 preferred = [info.id for info in vit_runs if info.status in ("finished", "running")]  # newest first
 labels = {info.id: info.choice_label for info in vit_runs}
 run_ids = list(labels)
@@ -283,17 +276,7 @@ if st.session_state.get("inside_run") not in run_ids:
     st.session_state["inside_run"] = preferred[0] if preferred else run_ids[0]
 run_id = st.selectbox("ViT run", run_ids, format_func=lambda value: labels.get(value, value), key="inside_run")
 info = next(item for item in vit_runs if item.id == run_id)
-try:
-    model, model_config, class_names = state.load_run_model(run_id, info.checkpoint_mtime)
-except RunError as error:
-    if not store.root.joinpath(run_id).is_dir():
-        deleted_warning(run_id, "Pick another run above.")
-    else:
-        st.error(f"Run `{run_id}` cannot be loaded: {error}. Pick another run above.")
-    st.stop()
-except VitcoreError as error:
-    st.error(str(error))
-    st.stop()
+model, model_config, class_names = load_run_or_stop(store, info)
 if not hasattr(model, "read_out"):
     st.info("This run is the homework's original encoder; the walkthrough follows a correct ViT. Pick another run above, "
             "or see the homework's bugs one by one in the **Attention lab**.")
