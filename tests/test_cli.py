@@ -136,3 +136,20 @@ def test_train_eval_predict_round_trip(capsys, tmp_path, tiny_synth_folder):
     not_an_image.write_text("definitely not a JPEG")
     code, _, err = run_cli(capsys, "predict", run_id, str(not_an_image), "--runs-dir", str(runs))
     assert code == 2 and len(err.strip().splitlines()) == 1
+
+    # explain: the walkthrough's pictures and numbers for the same photo
+    slides = tmp_path / "slides"
+    code, out, err = run_cli(capsys, "explain", run_id, str(photo), "--runs-dir", str(runs), "--out", str(slides))
+    assert code == 0, err
+    assert {path.name for path in slides.iterdir()} == {
+        "patches.png", "position_similarity.png", "heads.png", "rollout_overlay.png", "logit_lens.png", "numbers.json"}
+    numbers = json.loads((slides / "numbers.json").read_text())
+    lens, prediction = numbers["logit_lens"], numbers["prediction"]
+    assert len(lens) == 4 and all(abs(sum(layer) - 1) < 1e-4 for layer in lens)  # the classroom ViT has 4 blocks
+    assert lens[-1] == prediction["probabilities"] and prediction["class"] in out
+    assert len(numbers["mean_attention_distance"]) == 4 and len(numbers["mean_attention_distance"][0]) == 4  # L x H
+    with Image.open(slides / "rollout_overlay.png") as rendered, Image.open(slides / "heads.png") as heads:
+        assert rendered.size == (120, 90)
+        assert heads.size == (4 * (4 * 12 + 4) - 4,) * 2  # 4 layers x 4 heads of 4 x 4 cells, 12 px each, 4 px gaps
+    code, _, err = run_cli(capsys, "explain", run_id, str(not_an_image), "--runs-dir", str(runs), "--out", str(slides))
+    assert code == 2 and len(err.strip().splitlines()) == 1

@@ -1,4 +1,4 @@
-"""Command line: `python -m vitcore data|train|eval|predict ...`.
+"""Command line: `python -m vitcore data|train|eval|predict|explain ...`.
 
 Every command answers bad arguments and missing paths with one clear line on
 stderr and a non-zero exit code (2), never a traceback.
@@ -378,6 +378,59 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    """The walkthrough's pictures and numbers for one picture, for scripts and slides."""
+    from vitcore.data.dataset import to_float
+    from vitcore.data.images import decode_image
+    from vitcore.device import resolve_device
+    from vitcore.explain.attention_maps import extract_attention
+    from vitcore.explain.overlay import heat_tiles_picture, patch_grid_picture, render_overlay
+    from vitcore.explain.predict import prepare_input
+    from vitcore.explain.walkthrough import walk_through
+    from vitcore.runs.checkpoint import load_model_from_run
+    from vitcore.runs.store import RunStore
+
+    image_path = _existing_path(args.image)
+    device = resolve_device(args.device)
+    model, model_config, class_names = load_model_from_run(RunStore(args.runs_dir).get(args.run), device)
+    if not hasattr(model, "read_out"):
+        raise CliError("explain needs a run of a correct ViT (not a CNN, not the homework encoder)")
+    original = decode_image(image_path)
+    pixels = prepare_input(original, model_config.image_size)  # (3, S, S) uint8: exactly what the model sees
+    image = to_float(pixels.unsqueeze(0)).to(device)  # (1, 3, S, S) in [0, 1]
+    walk = walk_through(model.cpu().eval(), image.cpu())
+    maps = extract_attention(model.cpu(), image.cpu())
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    grid = walk.grid_size
+    pictures = {
+        "patches.png": patch_grid_picture(pixels.permute(1, 2, 0).numpy(), grid),
+        "position_similarity.png": heat_tiles_picture(walk.position_similarity.reshape(grid, grid, grid, grid)),
+        "heads.png": heat_tiles_picture(maps.cls_to_patch),  # rows = layers, columns = heads
+        "rollout_overlay.png": render_overlay(original, maps.rollout, opacity=args.opacity),
+        "logit_lens.png": heat_tiles_picture(walk.lens[None, None], cell_px=24),  # rows = layers, columns = classes
+    }
+    for name, picture in pictures.items():
+        picture.save(out / name)
+    predicted = int(walk.probabilities.argmax())
+    numbers = {
+        "run": args.run,
+        "image": str(image_path),
+        "class_names": list(class_names),
+        "prediction": {"class": class_names[predicted], "probability": float(walk.probabilities[predicted]),
+                       "probabilities": [float(value) for value in walk.probabilities]},
+        "logit_lens": [[float(value) for value in layer] for layer in walk.lens],  # (L, C) probabilities after each block
+        "settled_layer": int(walk.settled_layer),
+        "mean_attention_distance": [[float(value) for value in layer] for layer in walk.attention_distance],  # (L, H)
+        "attention_update": [float(value) for value in walk.attention_update],  # (L,) |update| / |stream|
+        "mlp_update": [float(value) for value in walk.mlp_update],  # (L,)
+    }
+    (out / "numbers.json").write_text(json.dumps(numbers, indent=2))
+    print(f"{class_names[predicted]} {walk.probabilities[predicted]:.1%}; answer settled at layer {walk.settled_layer}")
+    print(f"wrote {', '.join(sorted(pictures))} and numbers.json to {out}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 
 
@@ -467,6 +520,15 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", default="auto")
     predict.add_argument("--runs-dir", type=Path, default=default_runs_root())
     predict.set_defaults(handler=cmd_predict)
+
+    explain = commands.add_parser("explain", help="write the walkthrough's pictures and numbers for one image")
+    explain.add_argument("run", help="run id of a ViT run")
+    explain.add_argument("image", help="image file (JPEG, PNG, WebP, any size or mode)")
+    explain.add_argument("--out", required=True, help="folder for the PNGs and numbers.json")
+    explain.add_argument("--opacity", type=float, default=0.5, help="opacity of the rollout overlay")
+    explain.add_argument("--device", default="auto")
+    explain.add_argument("--runs-dir", type=Path, default=default_runs_root())
+    explain.set_defaults(handler=cmd_explain)
     return parser
 
 

@@ -12,7 +12,7 @@ import inspect
 
 import numpy as np
 import streamlit as st
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from app.components import charts
 from app.components.page import open_page
@@ -21,6 +21,7 @@ from app.services.inference import SINGLE_PICTURE_THREADS, torch_threads
 from app.services.uploads import UPLOAD_TYPES, read_uploaded_image
 from vitcore.data.dataset import to_float
 from vitcore.errors import VitcoreError
+from vitcore.explain.overlay import patch_grid_picture
 
 STEPS = (
     "1 · The picture and its patches",
@@ -76,22 +77,6 @@ def show_source(*functions) -> None:
             st.code(inspect.getsource(function), language="python")
 
 
-def picture_with_grid(pixels: np.ndarray, grid: int) -> Image.Image:
-    """The (S, S, 3) picture enlarged to SHOWN_SIDE with its g x g patches outlined and numbered in reading order."""
-    picture = Image.fromarray(pixels).resize((SHOWN_SIDE, SHOWN_SIDE), Image.Resampling.NEAREST)
-    draw = ImageDraw.Draw(picture)
-    cell = SHOWN_SIDE / grid
-    for line in range(1, grid):
-        draw.line([(line * cell, 0), (line * cell, SHOWN_SIDE)], fill=(255, 255, 255), width=2)
-        draw.line([(0, line * cell), (SHOWN_SIDE, line * cell)], fill=(255, 255, 255), width=2)
-    for patch in range(grid * grid):
-        row, column = divmod(patch, grid)
-        x, y = column * cell + 4, row * cell + 2
-        draw.rectangle([x - 2, y, x + 18, y + 13], fill=(0, 0, 0))
-        draw.text((x, y), f"p{patch}", fill=(255, 255, 255))
-    return picture
-
-
 def token_names(walk) -> list[str]:
     return ["CLS"] * walk.num_prefix_tokens + [f"p{index}" for index in range(walk.grid_size**2)]
 
@@ -108,7 +93,7 @@ def step_patches(walk, pixels, model) -> None:
     predict_first("How many tokens will the transformer work with for this picture?",
                   f"{walk.grid_size ** 2} patch tokens" + (" plus one CLS token." if walk.num_prefix_tokens else " (no CLS token: this model pools all tokens)."),
                   "patches")
-    st.image(picture_with_grid(pixels, walk.grid_size), width=SHOWN_SIDE, caption="The picture the model sees, with its patches numbered")
+    st.image(patch_grid_picture(pixels, walk.grid_size, SHOWN_SIDE), width=SHOWN_SIDE, caption="The picture the model sees, with its patches numbered")
     show_source(type(model.tokenizer).forward)
 
 

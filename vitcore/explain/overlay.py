@@ -178,3 +178,35 @@ def heat_to_rgba(
     colours = colorize(heat_pixels, colormap)  # (height, width, 3)
     alpha = np.full((height, width, 1), 255, dtype=np.uint8)  # (height, width, 1) fully opaque
     return Image.fromarray(np.concatenate([colours, alpha], axis=-1))
+
+
+def patch_grid_picture(pixels: np.ndarray, grid: int, side: int = 256) -> Image.Image:
+    """The (S, S, 3) uint8 picture enlarged to `side` pixels with its g x g patches outlined and numbered p0, p1, ..."""
+    from PIL import ImageDraw
+
+    picture = Image.fromarray(np.ascontiguousarray(pixels)).resize((side, side), Image.Resampling.NEAREST)
+    draw = ImageDraw.Draw(picture)
+    cell = side / grid
+    for line in range(1, grid):
+        draw.line([(line * cell, 0), (line * cell, side)], fill=(255, 255, 255), width=2)
+        draw.line([(0, line * cell), (side, line * cell)], fill=(255, 255, 255), width=2)
+    for patch in range(grid * grid):
+        row, column = divmod(patch, grid)
+        x, y = column * cell + 4, row * cell + 2
+        draw.rectangle([x - 2, y, x + 18, y + 13], fill=(0, 0, 0))
+        draw.text((x, y), f"p{patch}", fill=(255, 255, 255))
+    return picture
+
+
+def heat_tiles_picture(tiles: np.ndarray, cell_px: int = 12, gap_px: int = 4, colormap: str = "inferno") -> Image.Image:
+    """(R, C, h, w) small maps as one picture: R rows x C columns of tiles, one colour scale for all, white gaps."""
+    rows, columns, height, width = tiles.shape
+    colours = colorize(normalise_to_unit(tiles), colormap)  # (R, C, h, w, 3)
+    tile_h, tile_w = height * cell_px, width * cell_px
+    canvas = np.full((rows * (tile_h + gap_px) - gap_px, columns * (tile_w + gap_px) - gap_px, 3), 255, dtype=np.uint8)
+    for row in range(rows):
+        for column in range(columns):
+            tile = colours[row, column].repeat(cell_px, axis=0).repeat(cell_px, axis=1)  # (h*cell, w*cell, 3)
+            top, left = row * (tile_h + gap_px), column * (tile_w + gap_px)
+            canvas[top : top + tile_h, left : left + tile_w] = tile
+    return Image.fromarray(canvas)
