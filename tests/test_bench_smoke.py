@@ -207,3 +207,11 @@ def test_gpu_epoch_without_a_gpu_says_so():
                                capture_output=True, text=True, timeout=60, check=False)
     assert completed.returncode == 2
     assert "no CUDA GPU is available" in completed.stderr and "--device cpu" in completed.stderr
+
+
+def test_walkthrough_steps_quick_times_every_step_change():
+    record, stdout = run_bench("walkthrough_steps.py", "--quick")
+    assert record["bench"] == "walkthrough_steps" and record["rounds"] == 1
+    assert 0 < record["step_change_ms_median"] <= record["step_change_ms_max"]
+    assert record["target_met"] == (record["step_change_ms_max"] <= record["target_ms"] == 300.0)
+    assert "step change ms" in stdout
