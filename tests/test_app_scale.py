@@ -254,6 +254,39 @@ def test_attention_page_survives_a_deleted_run_and_a_corrupt_checkpoint(server_e
         assert len(viewer.error) == 1 and name in viewer.error[0].value
 
 
+def test_inside_the_vit_survives_a_deleted_run_a_corrupt_checkpoint_and_runs_without_one(server_env):
+    scheduler, store = server_env["scheduler"], server_env["store"]
+    classes = ["a", "b", "c", "d", "e"]
+    viewer = new_session().run()
+    viewer.switch_page("views/inside_vit.py").run()
+    assert_clean(viewer)
+    assert any("No ViT run with a checkpoint yet" in text for text in texts(viewer.info))  # nothing to walk through yet
+    queued = store.create_run("vit-queued", {"kind": "vit"}, {"epochs": 1}, classes, "synthetic-test", "test")  # no checkpoint
+    good = make_vit_run(store, "vit-good", classes)
+    doomed = make_vit_run(store, "vit-doomed", classes)
+    broken = make_vit_run(store, "vit-broken", classes)
+    store.get(broken).checkpoint_path.write_bytes(b"this is not a checkpoint at all")
+    viewer.run()
+    assert queued.id not in viewer.selectbox(key="inside_run").options  # a run without a checkpoint is not offered
+    viewer.selectbox(key="inside_run").set_value(doomed).run()
+    viewer.radio(key="inside_source").set_value("upload your own").run()
+    viewer.file_uploader(key="inside_upload").set_value(("photo.jpg", jpeg_bytes(), "image/jpeg")).run()
+    assert_clean(viewer)
+    assert viewer.header and not viewer.error
+
+    scheduler.delete(doomed, None, admin_token=TOKEN)  # the instructor deletes it while the page is open
+    viewer.run()
+    assert_clean(viewer)
+    assert any("that run was deleted" in text for text in texts(viewer.warning)), texts(viewer.warning)
+    assert viewer.selectbox(key="inside_run").value in (good, broken)
+    viewer.selectbox(key="inside_run").set_value(broken).run()
+    assert_clean(viewer)
+    assert len(viewer.error) == 1 and broken in viewer.error[0].value and "Traceback" not in viewer.error[0].value
+    viewer.selectbox(key="inside_run").set_value(good).run()
+    assert_clean(viewer)
+    assert not viewer.error and viewer.header
+
+
 def test_without_validation_pictures_the_attention_page_asks_for_an_upload(server_env, monkeypatch):
     """Upload mode normally shows a validation picture's answer until a picture arrives; with none, it asks for one."""
     from types import SimpleNamespace
