@@ -26,6 +26,7 @@ AUGMENTATION_NAMES = {
     "strong": "strong (zoom, colour, cut-out)",
 }  # the augmentation picker's words for vitcore's AUGMENTATIONS
 OVERVIEW_REFRESH_S = 3.0  # while a run is queued or training, the overlay and the run table redraw this often
+WATCH_KEY = "train_watch_select"  # session key of the "watch run" picker
 ACTIVE_AT_PAGE_RUN_KEY = "train_active_at_page_run"  # session key: the runs queued or training at the last whole-page run
 
 page = open_page(
@@ -194,9 +195,8 @@ with cost_column:
 # ------------------------------------------------------------------ live view
 st.subheader("3 · Live")
 runs = store.list_runs()
-labels = {info.id: info.label for info in runs}  # with status and accuracy: chart legends
 choices = {info.id: info.choice_label for info in runs}  # stable text for widgets: a status change keeps the choice
-run_ids = list(labels)
+run_ids = list(choices)
 watched_before = st.session_state.get("train_watch")
 if watched_before and watched_before not in run_ids:  # deleted by another session (or by the instructor)
     st.session_state["train_watch"] = None
@@ -207,7 +207,6 @@ else:
 if not runs:
     st.info("No runs yet — choose a recipe above and press **Start training** (or use the one-click button on Home).")
     st.stop()
-WATCH_KEY = "train_watch_select"  # session key of the "watch run" picker
 
 
 def remember_watch_choice() -> None:
