@@ -93,9 +93,10 @@ def prepare(page, title: str) -> None:
     if title == "Attention":
         page.get_by_role("heading", name="Attention on the picture").wait_for()
     if title == "Inside the ViT":  # the attention step: scores, weights, the CLS row and the distances
-        for _ in range(3):
-            page.get_by_role("button", name="Next").click()
+        for step in (2, 3, 4):  # one click per step, each after the previous step is on the page (clicks are not queued)
+            page.get_by_role("heading", level=2).filter(has_text=f"{step - 1} · ").wait_for()
             wait_until_idle(page)
+            page.get_by_role("button", name="Next").click()
         page.get_by_role("heading", level=2).filter(has_text="4 · Attention").wait_for()
 
 
