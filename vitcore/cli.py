@@ -380,26 +380,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """The walkthrough's pictures and numbers for one picture, for scripts and slides."""
+    import torch
+
     from vitcore.data.dataset import to_float
     from vitcore.data.images import decode_image
-    from vitcore.device import resolve_device
-    from vitcore.explain.attention_maps import extract_attention
+    from vitcore.explain.attention_maps import maps_from_attentions
     from vitcore.explain.overlay import heat_tiles_picture, patch_grid_picture, render_overlay
     from vitcore.explain.predict import prepare_input
-    from vitcore.explain.walkthrough import walk_through
+    from vitcore.explain.walkthrough import can_walk_through, walk_through
     from vitcore.runs.checkpoint import load_model_from_run
     from vitcore.runs.store import RunStore
 
     image_path = _existing_path(args.image)
-    device = resolve_device(args.device)
-    model, model_config, class_names = load_model_from_run(RunStore(args.runs_dir).get(args.run), device)
-    if not hasattr(model, "read_out"):
+    # One picture, and the walkthrough hands its numbers back as numpy arrays: the CPU is the place for it.
+    model, model_config, class_names = load_model_from_run(RunStore(args.runs_dir).get(args.run), torch.device("cpu"))
+    if not can_walk_through(model):
         raise CliError("explain needs a run of a correct ViT (not a CNN, not the homework encoder)")
     original = decode_image(image_path)
     pixels = prepare_input(original, model_config.image_size)  # (3, S, S) uint8: exactly what the model sees
-    image = to_float(pixels.unsqueeze(0)).to(device)  # (1, 3, S, S) in [0, 1]
-    walk = walk_through(model.cpu().eval(), image.cpu())
-    maps = extract_attention(model.cpu(), image.cpu())
+    walk = walk_through(model.eval(), to_float(pixels.unsqueeze(0)))  # (1, 3, S, S) in [0, 1]
+    maps = maps_from_attentions(walk.attention, walk.num_prefix_tokens)  # rollout and CLS maps from the same pass
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     grid = walk.grid_size
@@ -526,7 +526,6 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("image", help="image file (JPEG, PNG, WebP, any size or mode)")
     explain.add_argument("--out", required=True, help="folder for the PNGs and numbers.json")
     explain.add_argument("--opacity", type=float, default=0.5, help="opacity of the rollout overlay")
-    explain.add_argument("--device", default="auto")
     explain.add_argument("--runs-dir", type=Path, default=default_runs_root())
     explain.set_defaults(handler=cmd_explain)
     return parser

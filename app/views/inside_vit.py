@@ -22,6 +22,7 @@ from app.services.uploads import UPLOAD_TYPES, read_uploaded_image
 from vitcore.data.dataset import to_float
 from vitcore.errors import VitcoreError
 from vitcore.explain.overlay import patch_grid_picture
+from vitcore.explain.walkthrough import can_walk_through
 
 STEPS = (
     "1 · The picture and its patches",
@@ -262,7 +263,7 @@ if st.session_state.get("inside_run") not in run_ids:
 run_id = st.selectbox("ViT run", run_ids, format_func=lambda value: labels.get(value, value), key="inside_run")
 info = next(item for item in vit_runs if item.id == run_id)
 model, model_config, class_names = load_run_or_stop(store, info)
-if not hasattr(model, "read_out"):
+if not can_walk_through(model):
     st.info("This run is the homework's original encoder; the walkthrough follows a correct ViT. Pick another run above, "
             "or see the homework's bugs one by one in the **Attention lab**.")
     st.stop()

@@ -35,7 +35,7 @@ class Walkthrough:
     grid_size: int  # g: patches per side
     position_similarity: np.ndarray  # (g*g, g, g) cosine similarity of each position embedding to every patch position
     scores: np.ndarray  # (L, H, N, N) Q·Kᵀ/√d of every layer and head, before the softmax; rows = queries
-    attention: np.ndarray  # (L, H, N, N) the softmax of `scores` over the keys (each row sums to 1)
+    attention: np.ndarray  # (L, H, N, N) the attention weights, the softmax of `scores` over the keys (rows sum to 1)
     attention_distance: np.ndarray  # (L, H) mean attention distance in patches
     attention_update: np.ndarray  # (L,) mean over tokens of |attention update| / |stream before the block|
     mlp_update: np.ndarray  # (L,) mean over tokens of |MLP update| / |stream after the attention|
@@ -70,6 +70,13 @@ def _relative_norm(update: torch.Tensor, stream: torch.Tensor) -> float:
     return float((update.norm(dim=-1) / stream.norm(dim=-1).clamp_min(1e-12)).mean())
 
 
+def can_walk_through(model: nn.Module) -> bool:
+    """True for a correct VisionTransformer (not a CNN, not the homework encoder): what `walk_through` follows."""
+    from vitcore.models.vit import VisionTransformer
+
+    return isinstance(model, VisionTransformer)
+
+
 @torch.no_grad()
 def walk_through(model: nn.Module, image: torch.Tensor) -> Walkthrough:
     """The walkthrough's numbers for one picture: `image` (1, 3, S, S) float in [0, 1], `model` a VisionTransformer in eval mode."""
@@ -82,15 +89,15 @@ def walk_through(model: nn.Module, image: torch.Tensor) -> Walkthrough:
     scores, weights, attention_updates, mlp_updates, readings = [], [], [], [], []
     for block in model.blocks:
         normed = block.norm1(x)  # (1, N, D)
-        block_scores = _scores(block, normed)  # (H, N, N)
-        attended, _ = block.attn(normed)  # (1, N, D)
+        block_scores = _scores(block, normed)  # (H, N, N), shown before the softmax
+        attended, block_weights = block.attn(normed, need_weights=True)  # (1, N, D), the variant's own (1, H, N, N)
         after_attention = x + attended  # (1, N, D)
         mlp_out = block.mlp(block.norm2(after_attention))  # (1, N, D)
         attention_updates.append(_relative_norm(attended, x))
         mlp_updates.append(_relative_norm(mlp_out, after_attention))
         x = after_attention + mlp_out  # (1, N, D): the stream after this block (drop-path is off in eval mode)
         scores.append(block_scores)
-        weights.append(block_scores.softmax(dim=-1))  # (H, N, N)
+        weights.append(block_weights[0])  # (H, N, N)
         readings.append(model.read_out(x))  # (1, C)
     logits = torch.stack(readings, dim=1)  # (1, L, C)
     lens = LogitLens(logits=logits, probabilities=logits.softmax(dim=-1))
