@@ -351,7 +351,6 @@ def labelled_heatmap(
 
 def tile_mosaic(tiles: np.ndarray, title: str, zmin: float, zmax: float, colour_title: str, height: int = 420) -> go.Figure:
     """(R, C, g, g) small maps as ONE heatmap with gaps (like the layers x heads grid), tiles in reading order."""
-    rows, columns, grid, _ = tiles.shape
     mosaic = attention_mosaic(tiles)  # (R*(g+1)-1, C*(g+1)-1), NaN between the tiles
     heatmap = go.Heatmap(
         z=mosaic, colorscale=HEAT_SCALE, zmin=zmin, zmax=zmax, hoverongaps=False,

@@ -7,7 +7,6 @@ into those, without doing any training or model maths itself.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import torch
@@ -26,14 +25,6 @@ def epoch_frame(records: list[dict]) -> pd.DataFrame:
     if frame.empty or "epoch" not in frame:
         return pd.DataFrame(columns=["epoch", "train_acc", "val_acc"])
     return frame.drop(columns=["type"], errors="ignore").sort_values("epoch").reset_index(drop=True)
-
-
-def iteration_frame(events: list[dict]) -> pd.DataFrame:
-    """Per-iteration rows with a float `progress` in epochs (1.5 = half-way through epoch 2)."""
-    from vitcore.runs.iteration_tail import CURVE_COLUMNS, curve_point
-
-    rows = [curve_point(event) for event in events if event.get("type", "iteration") == "iteration"]
-    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
 
 def metrics_csv(records: list[dict]) -> bytes:
