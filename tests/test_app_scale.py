@@ -217,13 +217,30 @@ def test_the_owner_can_delete_a_finished_run_after_confirming(server_env):
 
 
 # ------------------------------------------------------------------ deleted and broken runs on other pages
+def good_doomed_and_broken_runs(store) -> tuple[str, str, str]:
+    """Three finished ViT runs: one to keep, one to delete while a page shows it, one whose checkpoint is garbage."""
+    classes = ["a", "b", "c", "d", "e"]
+    good, doomed, broken = (make_vit_run(store, f"vit-{name}", classes) for name in ("good", "doomed", "broken"))
+    store.get(broken).checkpoint_path.write_bytes(b"this is not a checkpoint at all")
+    return good, doomed, broken
+
+
+def delete_then_pick_the_broken_run(viewer, scheduler, runs: tuple[str, str, str], picker_key: str) -> None:
+    """The instructor deletes `doomed` while `viewer` shows it: one warning, another run shown; `broken`: one error."""
+    good, doomed, broken = runs
+    scheduler.delete(doomed, None, admin_token=TOKEN)  # from another session, while the page is open
+    viewer.run()
+    assert_clean(viewer)
+    assert any("that run was deleted" in text for text in texts(viewer.warning)), texts(viewer.warning)
+    assert viewer.selectbox(key=picker_key).value in (good, broken)
+    viewer.selectbox(key=picker_key).set_value(broken).run()
+    assert_clean(viewer)
+    assert len(viewer.error) == 1 and broken in viewer.error[0].value and "Traceback" not in viewer.error[0].value
+
+
 def test_attention_page_survives_a_deleted_run_and_a_corrupt_checkpoint(server_env):
     scheduler, store = server_env["scheduler"], server_env["store"]
-    classes = ["a", "b", "c", "d", "e"]
-    good = make_vit_run(store, "vit-good", classes)
-    doomed = make_vit_run(store, "vit-doomed", classes)
-    broken = make_vit_run(store, "vit-broken", classes)
-    store.get(broken).checkpoint_path.write_bytes(b"this is not a checkpoint at all")
+    good, doomed, broken = good_doomed_and_broken_runs(store)
 
     viewer = new_session().run()
     viewer.switch_page("views/attention.py").run()
@@ -233,15 +250,7 @@ def test_attention_page_survives_a_deleted_run_and_a_corrupt_checkpoint(server_e
     assert_clean(viewer)
     assert any(text.startswith("Prediction: ") for text in texts(viewer.subheader))
 
-    scheduler.delete(doomed, None, admin_token=TOKEN)  # the instructor deletes it from another session
-    viewer.run()
-    assert_clean(viewer)
-    assert any("that run was deleted" in text for text in texts(viewer.warning)), texts(viewer.warning)
-    assert viewer.selectbox(key="attention_run").value in (good, broken)
-
-    viewer.selectbox(key="attention_run").set_value(broken).run()
-    assert_clean(viewer)
-    assert len(viewer.error) == 1 and broken in viewer.error[0].value and "Traceback" not in viewer.error[0].value
+    delete_then_pick_the_broken_run(viewer, scheduler, (good, doomed, broken), "attention_run")
     viewer.selectbox(key="attention_run").set_value(good).run()  # the rest of the page still works
     viewer.radio(key="attention_source").set_value("upload your own").run()
     viewer.file_uploader(key="attention_upload").set_value(("really-a-png.jpg", png_bytes(), "image/jpeg")).run()
@@ -262,10 +271,7 @@ def test_inside_the_vit_survives_a_deleted_run_a_corrupt_checkpoint_and_runs_wit
     assert_clean(viewer)
     assert any("No ViT run with a checkpoint yet" in text for text in texts(viewer.info))  # nothing to walk through yet
     queued = store.create_run("vit-queued", {"kind": "vit"}, {"epochs": 1}, classes, "synthetic-test", "test")  # no checkpoint
-    good = make_vit_run(store, "vit-good", classes)
-    doomed = make_vit_run(store, "vit-doomed", classes)
-    broken = make_vit_run(store, "vit-broken", classes)
-    store.get(broken).checkpoint_path.write_bytes(b"this is not a checkpoint at all")
+    good, doomed, broken = good_doomed_and_broken_runs(store)
     viewer.run()
     assert queued.id not in viewer.selectbox(key="inside_run").options  # a run without a checkpoint is not offered
     viewer.selectbox(key="inside_run").set_value(doomed).run()
@@ -274,14 +280,7 @@ def test_inside_the_vit_survives_a_deleted_run_a_corrupt_checkpoint_and_runs_wit
     assert_clean(viewer)
     assert viewer.header and not viewer.error
 
-    scheduler.delete(doomed, None, admin_token=TOKEN)  # the instructor deletes it while the page is open
-    viewer.run()
-    assert_clean(viewer)
-    assert any("that run was deleted" in text for text in texts(viewer.warning)), texts(viewer.warning)
-    assert viewer.selectbox(key="inside_run").value in (good, broken)
-    viewer.selectbox(key="inside_run").set_value(broken).run()
-    assert_clean(viewer)
-    assert len(viewer.error) == 1 and broken in viewer.error[0].value and "Traceback" not in viewer.error[0].value
+    delete_then_pick_the_broken_run(viewer, scheduler, (good, doomed, broken), "inside_run")
     viewer.selectbox(key="inside_run").set_value(good).run()
     assert_clean(viewer)
     assert not viewer.error and viewer.header
