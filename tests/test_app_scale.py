@@ -84,13 +84,14 @@ def trace_length(values) -> int:
     return len(values)
 
 
-def make_vit_run(store, name: str, class_names: list[str], dataset_id: str = "synthetic-test") -> str:
-    """A finished ViT run folder with real (untrained) weights, written the way fit writes it."""
+def make_vit_run(store, name: str, class_names: list[str], dataset_id: str = "synthetic-test", model_config=None) -> str:
+    """A finished ViT run folder with real (untrained) weights, written the way fit writes it (default: vit/classroom)."""
     from vitcore.models.config import config_to_dict
     from vitcore.models.factory import build_model
     from vitcore.presets import get_preset
 
-    model_config = get_preset("vit", "classroom", num_classes=len(class_names), image_size=64).model_config
+    if model_config is None:
+        model_config = get_preset("vit", "classroom", num_classes=len(class_names), image_size=64).model_config
     model = build_model(model_config)
     config_dict = config_to_dict(model_config)
     run = store.create_run(name, config_dict, {"epochs": 1}, class_names, dataset_id, "test", owner="someone-else")
@@ -284,6 +285,30 @@ def test_inside_the_vit_survives_a_deleted_run_a_corrupt_checkpoint_and_runs_wit
     viewer.selectbox(key="inside_run").set_value(good).run()
     assert_clean(viewer)
     assert not viewer.error and viewer.header
+
+
+def test_inside_the_vit_shows_what_the_homework_bugs_do_to_the_attention(server_env):
+    """The homework's encoder walks through too; step 4 names each bug and shows that the columns, not the rows, sum alike."""
+    from vitcore.models.config import HomeworkBugs, ViTConfig
+
+    small_homework = ViTConfig(image_size=64, patch_size=16, num_classes=5, hidden_dim=32, depth=2, num_heads=4,
+                               homework_bugs=HomeworkBugs())  # every default bug on, at a size a test can load
+    run_id = make_vit_run(server_env["store"], "vit-homework", ["a", "b", "c", "d", "e"], model_config=small_homework)
+    viewer = new_session().run()
+    viewer.query_params["step"] = "4"
+    viewer.switch_page("views/inside_vit.py").run()
+    viewer.radio(key="inside_source").set_value("upload your own").run()
+    viewer.file_uploader(key="inside_upload").set_value(("photo.jpg", jpeg_bytes(), "image/jpeg")).run()
+    assert_clean(viewer)
+    assert viewer.selectbox(key="inside_run").value == run_id and not viewer.error
+    assert any("homework's encoder with its bugs" in text for text in texts(viewer.warning))
+    assert any(text.startswith("**Softmax over the queries.**") for text in texts(viewer.markdown))
+    assert any(text.startswith("**1/√d after the softmax.**") for text in texts(viewer.markdown))
+    sums = viewer.dataframe[0].value
+    columns, rows = sums["column sum (what the key gives)"], sums["row sum (what the query reads)"]
+    assert len(rows) == 17 and np.allclose(columns, 1 / np.sqrt(8), atol=2e-4)  # every column: one unit, times 1/√d
+    assert rows.max() - rows.min() > 0.01  # the rows are not alike
+    assert not any(text.startswith("Every row of the weights sums to 1") for text in texts(viewer.caption))
 
 
 def test_without_validation_pictures_the_attention_page_asks_for_an_upload(server_env, monkeypatch):

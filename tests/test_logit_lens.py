@@ -48,3 +48,16 @@ def test_settled_layer_is_where_the_final_answer_stays_on_top():
     ])
     lens = LogitLens(logits=logits, probabilities=logits.softmax(dim=-1))
     assert lens.settled_layer() == [3, 1, 4]
+
+
+def test_the_homework_models_lens_ends_at_its_own_logits():
+    from vitcore.models.config import HomeworkBugs
+
+    torch.manual_seed(0)
+    config = ViTConfig(image_size=32, patch_size=8, num_classes=5, hidden_dim=32, depth=2, num_heads=4,
+                       homework_bugs=HomeworkBugs())
+    model = build_model(config).eval()
+    images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(5))  # (B, 3, S, S)
+    lens = logit_lens(model, images)
+    with torch.no_grad():
+        torch.testing.assert_close(lens.logits[:, -1], model(images), atol=1e-5, rtol=1e-5)

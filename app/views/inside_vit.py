@@ -180,8 +180,11 @@ def step_attention(walk, model) -> None:
     with weight_column:
         st.plotly_chart(charts.token_matrix(walk.attention[layer - 1, head - 1], walk.num_prefix_tokens, "softmax: attention weights"),
                         key="inside_weights")
-    sums = walk.attention[layer - 1, head - 1].sum(axis=-1)
-    st.caption(f"Every row of the weights sums to 1 (here from {sums.min():.4f} to {sums.max():.4f}): each query spreads one unit of attention.")
+    if walk.bugs:
+        show_homework_bugs(walk, layer - 1, head - 1)
+    else:
+        sums = walk.attention[layer - 1, head - 1].sum(axis=-1)
+        st.caption(f"Every row of the weights sums to 1 (here from {sums.min():.4f} to {sums.max():.4f}): each query spreads one unit of attention.")
     grid = walk.grid_size
     st.plotly_chart(charts.single_heatmap(cls_row(walk, layer - 1, head - 1).reshape(grid, grid),
                                           "the CLS row over the patches" if walk.num_prefix_tokens else "attention each patch receives (mean)",
@@ -189,7 +192,36 @@ def step_attention(walk, model) -> None:
     st.plotly_chart(charts.labelled_heatmap(walk.attention_distance, [f"H{h + 1}" for h in range(heads)], [f"L{l + 1}" for l in range(layers)],
                                             "mean attention distance (patches)", x_title="head", y_title="layer", height=300),
                     key="inside_distance")
-    show_source(_scores, type(model.blocks[0].attn).forward)
+    attention_code = type(model.blocks[0].attention.heads[0]).forward if walk.bugs else type(model.blocks[0].attn).forward
+    show_source(_scores, attention_code)
+
+
+BUG_SENTENCES = {
+    "softmax_over_queries": "**Softmax over the queries.** The homework's softmax normalises each *column* (one key, "
+    "over all queries) instead of each row: a query no longer spreads one unit of attention over the keys, some "
+    "tokens read far more than others and some almost nothing. See the column sums equal to one another and the row sums scattered.",
+    "scale_after_softmax": "**1/√d after the softmax.** The softmax saw the unscaled scores (so it is sharper, or saturates), "
+    "and the weights that multiply V are then divided by √d: every sum is 1/√d instead of 1.",
+    "flattened_sequence_layers": "**Linears over the flattened sequence.** Each query already mixes every token before "
+    "attention, and the model only accepts exactly this many tokens (and has hundreds of millions of weights).",
+    "no_output_projection": "**No output projection.** Each head reads only its own slice of the features and the heads are "
+    "glued together with nothing mixing them.",
+    "einsum_unsplit_heads": "**Heads never split.** The einsum version uses one head over the whole width: there is only head 1.",
+}
+
+
+def show_homework_bugs(walk, layer: int, head: int) -> None:
+    """What this homework model's bugs do to the matrix above, with its row and column sums."""
+    weights = walk.attention[layer, head]  # (N, N) rows = queries
+    rows, columns = weights.sum(axis=-1), weights.sum(axis=-2)  # (N,), (N,)
+    st.warning("This is the homework's encoder with its bugs switched on, so these weights are not a correct attention.")
+    for name in walk.bugs:
+        st.markdown(BUG_SENTENCES.get(name, name))
+    names = token_names(walk)
+    st.dataframe({"token": names, "row sum (what the query reads)": rows.round(4), "column sum (what the key gives)": columns.round(4)},
+                 hide_index=True, height=220)
+    st.caption(f"A correct attention has every row sum 1. Here the rows go from {rows.min():.4f} to {rows.max():.4f} and the "
+               f"columns from {columns.min():.4f} to {columns.max():.4f}.")
 
 
 def cls_row(walk, layer: int, head: int) -> np.ndarray:
@@ -264,8 +296,7 @@ run_id = st.selectbox("ViT run", run_ids, format_func=lambda value: labels.get(v
 info = next(item for item in vit_runs if item.id == run_id)
 model, model_config, class_names = load_run_or_stop(store, info)
 if not can_walk_through(model):
-    st.info("This run is the homework's original encoder; the walkthrough follows a correct ViT. Pick another run above, "
-            "or see the homework's bugs one by one in the **Attention lab**.")
+    st.info("The walkthrough follows a Vision Transformer, and this run's model is not one. Pick another run above.")
     st.stop()
 image_size = int(model_config.image_size)
 

@@ -10,7 +10,7 @@ It uses the model's own modules (`embed`, `blocks`, `read_out`), so its numbers 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -19,6 +19,8 @@ import torch.nn as nn
 from vitcore.explain.attention_distance import mean_attention_distance
 from vitcore.explain.logit_lens import LogitLens
 from vitcore.explain.position_similarity import position_similarity
+from vitcore.models.homework_vit import HomeworkEncoderBlock, HomeworkViT
+from vitcore.models.vit import VisionTransformer
 
 STEM_MAPS_SHOWN = 8  # feature maps kept per conv-stem stage (the first channels)
 
@@ -42,6 +44,7 @@ class Walkthrough:
     lens: np.ndarray  # (L, C) class probabilities the classifier reads after each block (the logit lens)
     settled_layer: int  # first layer (1-based) from which the final answer stays on top
     probabilities: np.ndarray  # (C,) the prediction's softmax
+    bugs: tuple[str, ...] = ()  # the homework bugs the model reproduces (HomeworkBugs field names); () = a correct ViT
 
 
 def _stem_maps(tokenizer: nn.Module, pixels: torch.Tensor) -> list[np.ndarray]:
@@ -56,7 +59,13 @@ def _stem_maps(tokenizer: nn.Module, pixels: torch.Tensor) -> list[np.ndarray]:
 
 
 def _scores(block: nn.Module, normed: torch.Tensor) -> torch.Tensor:
-    """(H, N, N) Q·Kᵀ/√d of one block for a batch of one; every attention variant keeps q, k, v in one `qkv` Linear."""
+    """(H, N, N) what the softmax of one block receives, for a batch of one.
+
+    Every correct attention variant keeps q, k, v in one `qkv` Linear: Q·Kᵀ/√d. The homework's encoder block asks
+    its own heads (unscaled Q·Kᵀ when its scale-after-softmax bug is on).
+    """
+    if is_homework_block(block):
+        return block.attention.scores(normed)[0]  # (H, N, N)
     attention = block.attn
     dim, heads = attention.dim, attention.num_heads
     qkv = attention.qkv(normed)[0]  # (N, 3D): [ q (all heads) | k | v ]
@@ -70,11 +79,33 @@ def _relative_norm(update: torch.Tensor, stream: torch.Tensor) -> float:
     return float((update.norm(dim=-1) / stream.norm(dim=-1).clamp_min(1e-12)).mean())
 
 
-def can_walk_through(model: nn.Module) -> bool:
-    """True for a correct VisionTransformer (not a CNN, not the homework encoder): what `walk_through` follows."""
-    from vitcore.models.vit import VisionTransformer
+def is_homework_block(block: nn.Module) -> bool:
+    """True for a block of the homework's encoder (its modules are `attention` and `ffn`, not `attn` and `mlp`)."""
+    return isinstance(block, HomeworkEncoderBlock)
 
-    return isinstance(model, VisionTransformer)
+
+def _attend(block: nn.Module, normed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the attention's output (1, N, D), its weights (1, H, N, N)) from the block's own attention module."""
+    if is_homework_block(block):
+        return block.attention(normed)  # the homework's heads always return their weights
+    return block.attn(normed, need_weights=True)
+
+
+def _feed_forward(block: nn.Module) -> nn.Module:
+    """The block's token-wise MLP (the homework calls it `ffn`)."""
+    return block.ffn if is_homework_block(block) else block.mlp
+
+
+def switched_on_bugs(model: nn.Module) -> tuple[str, ...]:
+    """The names of the homework bugs this model reproduces (empty for a correct ViT)."""
+    if not isinstance(model, HomeworkViT):
+        return ()
+    return tuple(name for name, value in asdict(model.bugs).items() if value)
+
+
+def can_walk_through(model: nn.Module) -> bool:
+    """True for a Vision Transformer, correct or the homework's encoder (not a CNN): what `walk_through` follows."""
+    return isinstance(model, (VisionTransformer, HomeworkViT))
 
 
 @torch.no_grad()
@@ -82,7 +113,7 @@ def walk_through(model: nn.Module, image: torch.Tensor) -> Walkthrough:
     """The walkthrough's numbers for one picture: `image` (1, 3, S, S) float in [0, 1], `model` a VisionTransformer in eval mode."""
     tokenizer_name = model.config.tokenizer
     normalized = model.normalize(image)  # (1, 3, S, S)
-    patch_filters = model.tokenizer.proj.weight.float().numpy() if tokenizer_name == "patch" else None  # (D, 3, p, p)
+    patch_filters = model.tokenizer.proj.weight.float().cpu().numpy() if tokenizer_name == "patch" else None  # (D, 3, p, p)
     stem_maps = _stem_maps(model.tokenizer, normalized) if tokenizer_name == "conv_stem" else []
     x = model.embed(image)  # (1, N, D): tokens + position embeddings
     tokens = x[0].float().numpy()  # (N, D)
@@ -90,9 +121,9 @@ def walk_through(model: nn.Module, image: torch.Tensor) -> Walkthrough:
     for block in model.blocks:
         normed = block.norm1(x)  # (1, N, D)
         block_scores = _scores(block, normed)  # (H, N, N), shown before the softmax
-        attended, block_weights = block.attn(normed, need_weights=True)  # (1, N, D), the variant's own (1, H, N, N)
+        attended, block_weights = _attend(block, normed)  # (1, N, D), the variant's own (1, H, N, N)
         after_attention = x + attended  # (1, N, D)
-        mlp_out = block.mlp(block.norm2(after_attention))  # (1, N, D)
+        mlp_out = _feed_forward(block)(block.norm2(after_attention))  # (1, N, D)
         attention_updates.append(_relative_norm(attended, x))
         mlp_updates.append(_relative_norm(mlp_out, after_attention))
         x = after_attention + mlp_out  # (1, N, D): the stream after this block (drop-path is off in eval mode)
@@ -118,4 +149,5 @@ def walk_through(model: nn.Module, image: torch.Tensor) -> Walkthrough:
         lens=lens.probabilities[0].float().numpy(),
         settled_layer=lens.settled_layer()[0],
         probabilities=lens.probabilities[0, -1].float().numpy(),
+        bugs=switched_on_bugs(model),
     )

@@ -76,13 +76,18 @@ class HomeworkAttentionHead(nn.Module):
         """The head's queries, keys and values, each (B, N, d)."""
         return self._project(self.WQ, x), self._project(self.WK, x), self._project(self.WV, x)
 
+    def scores(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """(B, N, N) what the softmax receives: Q·Kᵀ/√d, or Q·Kᵀ unscaled with the scale-after-softmax bug."""
+        scores = q @ k.transpose(-2, -1)  # (B, N, N), row i = query i
+        if not self.bugs.scale_after_softmax:
+            scores = scores / math.sqrt(self.head_dim)  # correct: scale the scores before the softmax
+        return scores
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, N, in) -> (z (B, N, d), weights (B, N, N) that multiply V)."""
         q, k, v = self.project_qkv(x)  # (B, N, d) each
         scale = 1.0 / math.sqrt(self.head_dim)
-        scores = q @ k.transpose(-2, -1)  # (B, N, N), row i = query i
-        if not self.bugs.scale_after_softmax:
-            scores = scores * scale  # correct: scale the scores before the softmax
+        scores = self.scores(q, k)  # (B, N, N)
         softmax_axis = 1 if self.bugs.softmax_over_queries else -1  # bug: dim=1 is the query axis
         weights = scores.softmax(dim=softmax_axis)  # (B, N, N)
         if self.bugs.scale_after_softmax:
@@ -109,15 +114,22 @@ class HomeworkSelfAttention(nn.Module):
         # Bug: no output projection; correct: a Linear(D, D) mixes the concatenated heads.
         self.proj = None if bugs.no_output_projection else nn.Linear(dim, dim)
 
+    def head_input(self, x: torch.Tensor, h: int) -> torch.Tensor:
+        """What head h reads: its own slice of the features (bug), or all of them (correct)."""
+        if self.bugs.no_output_projection:
+            return x[:, :, h * self.head_dim : (h + 1) * self.head_dim]  # (B, N, d) slice of features
+        return x  # (B, N, D)
+
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, H, N, N) every head's scores as its softmax receives them (see HomeworkAttentionHead.scores)."""
+        per_head = [head.scores(*head.project_qkv(self.head_input(x, h))[:2]) for h, head in enumerate(self.heads)]
+        return torch.stack(per_head, dim=1)  # (B, H, N, N)
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, N, D) -> (out (B, N, D), weights (B, H, N, N))."""
         outputs, weights = [], []
         for h, head in enumerate(self.heads):
-            if self.bugs.no_output_projection:
-                head_input = x[:, :, h * self.head_dim : (h + 1) * self.head_dim]  # (B, N, d) slice of features
-            else:
-                head_input = x  # (B, N, D)
-            z, w = head(head_input)  # (B, N, d), (B, N, N)
+            z, w = head(self.head_input(x, h))  # (B, N, d), (B, N, N)
             outputs.append(z)
             weights.append(w)
         out = torch.cat(outputs, dim=-1)  # (B, N, D)
@@ -201,16 +213,24 @@ class HomeworkViT(nn.Module):
         )
         self.head = nn.Linear(dim, config.num_classes)  # classifies the CLS token's final state
 
-    def forward(self, images: torch.Tensor, return_attention: bool = False):
-        """images (B, C, S, S) float in [0, 1] -> logits (B, classes) [, list of (B, H, N, N) per layer]."""
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, C, S, S) float in [0, 1] -> the token sequence entering block 1, (B, N, D)."""
         tokens = self.tokenizer(self.normalize(images))  # (B, g*g, D)
         cls = self.cls_token.expand(tokens.shape[0], -1, -1)  # (B, 1, D)
-        x = torch.cat([cls, tokens], dim=1) + self.pos_embed  # (B, N, D)
+        return torch.cat([cls, tokens], dim=1) + self.pos_embed  # (B, N, D)
+
+    def read_out(self, x: torch.Tensor) -> torch.Tensor:
+        """The classifier on a stream (B, N, D): the head reads the CLS token directly (no final norm) -> (B, classes)."""
+        return self.head(x[:, 0])  # (B, num_classes)
+
+    def forward(self, images: torch.Tensor, return_attention: bool = False):
+        """images (B, C, S, S) float in [0, 1] -> logits (B, classes) [, list of (B, H, N, N) per layer]."""
+        x = self.embed(images)  # (B, N, D)
         attentions: list[torch.Tensor] = []
         for block in self.blocks:
             x, weights = block(x)  # (B, N, D), (B, H, N, N)
             attentions.append(weights)
-        logits = self.head(x[:, 0])  # (B, num_classes)
+        logits = self.read_out(x)  # (B, num_classes)
         if return_attention:
             return logits, attentions
         return logits
