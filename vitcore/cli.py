@@ -395,7 +395,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     # One picture, and the walkthrough hands its numbers back as numpy arrays: the CPU is the place for it.
     model, model_config, class_names = load_model_from_run(RunStore(args.runs_dir).get(args.run), torch.device("cpu"))
     if not can_walk_through(model):
-        raise CliError("explain needs a run of a correct ViT (not a CNN, not the homework encoder)")
+        raise CliError("explain needs a run of a Vision Transformer, not a CNN")
     original = decode_image(image_path)
     pixels = prepare_input(original, model_config.image_size)  # (3, S, S) uint8: exactly what the model sees
     walk = walk_through(model.eval(), to_float(pixels.unsqueeze(0)))  # (1, 3, S, S) in [0, 1]

@@ -5,7 +5,8 @@ step of the walkthrough draws: the tokenizer's pictures (learned filters of a pa
 feature maps after each stride-2 convolution of a conv stem), the token matrix, the position-embedding
 similarity, every layer's attention scores before and after the softmax, the mean attention distance, how
 much each block's attention and MLP change the residual stream, the logit lens and the prediction.
-It uses the model's own modules (`embed`, `blocks`, `read_out`), so its numbers are the model's.
+It uses the model's own modules (`embed`, `blocks`, `read_out`), so its numbers are the model's. It follows the
+homework's encoder (`HomeworkViT`) too, bugs and all: its weights are what multiplies V, whatever they sum to.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def can_walk_through(model: nn.Module) -> bool:
 
 @torch.no_grad()
 def walk_through(model: nn.Module, image: torch.Tensor) -> Walkthrough:
-    """The walkthrough's numbers for one picture: `image` (1, 3, S, S) float in [0, 1], `model` a VisionTransformer in eval mode."""
+    """The walkthrough's numbers for one picture: `image` (1, 3, S, S) float in [0, 1], `model` a ViT (correct or homework) in eval mode."""
     tokenizer_name = model.config.tokenizer
     normalized = model.normalize(image)  # (1, 3, S, S)
     patch_filters = model.tokenizer.proj.weight.float().cpu().numpy() if tokenizer_name == "patch" else None  # (D, 3, p, p)
