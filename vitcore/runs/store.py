@@ -36,6 +36,7 @@ CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.jsonl"
 ITERATIONS_FILE = "iterations.jsonl"  # per-step loss/accuracy, written in small batches
+TIMELAPSE_FILE = "timelapse.jsonl"  # a ViT's probe snapshots, one line per epoch (vitcore.runs.timelapse)
 CHECKPOINT_FILE = "checkpoint.pt"
 _RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -211,6 +212,19 @@ class Run:
         """
         by_step = {record.get("global_step"): record for record in _read_jsonl(self.path / ITERATIONS_FILE)}
         return [by_step[step] for step in sorted(step for step in by_step if isinstance(step, int))]
+
+    def append_timelapse(self, record: dict) -> None:
+        """Append one probe snapshot line to timelapse.jsonl, durable like metrics (vitcore.runs.timelapse writes it)."""
+        _append_lines(self.path / TIMELAPSE_FILE, [record], durable=True)
+
+    def read_timelapse_records(self) -> list[dict]:
+        """Every complete timelapse.jsonl line, in file order (vitcore.runs.timelapse.read_frames decodes them)."""
+        return _read_jsonl(self.path / TIMELAPSE_FILE)
+
+    @property
+    def timelapse_path(self) -> Path:
+        """The attention time-lapse file (one line per epoch; absent for CNN runs)."""
+        return self.path / TIMELAPSE_FILE
 
     def metrics_frame(self) -> pd.DataFrame:
         """Metrics as a DataFrame (one row per epoch), empty when there are none yet."""

@@ -45,6 +45,7 @@ class TrainConfig:
     data_on_device: bool = True  # copy the uint8 dataset to the device once, before training
     num_threads: int | None = None  # torch.set_num_threads on CPU (process-wide!); None leaves it alone
     cpu_nice: int = 0  # background jobs on CPU: raise the training thread's nice value by this (0-19) so pages run first
+    record_timelapse: bool = True  # ViT runs: after init and every epoch, save 10 probe pictures' attention and logit lens (timelapse.jsonl)
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)  # JSON gives lists back

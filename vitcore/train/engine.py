@@ -54,6 +54,7 @@ from vitcore.train.distributed import (
 )
 from vitcore.train.mixing import build_batch_mixer
 from vitcore.train.schedule import build_scheduler
+from vitcore.train.timelapse_recorder import TimelapseRecorder, build_recorder
 
 CHECKPOINT_FORMAT_VERSION = 1
 HEARTBEAT_INTERVAL_S = 10.0
@@ -269,6 +270,7 @@ class _Trainer:
     iteration_log: IterationLog | None  # per-step curve on disk (None without a run)
     model_config: dict | None  # the run's model config, saved into checkpoints
     class_names: list[str]  # saved into checkpoints
+    timelapse: TimelapseRecorder | None  # records the probe pictures' attention each epoch (ViT runs with a run folder)
 
 
 @dataclass
@@ -326,6 +328,8 @@ def _set_up(model, data, config, device, reporter, stop_requested, before_step, 
         autocast_dtype=autocast_dtype_for(config, device), reporter=reporter, stop_requested=stop_requested,
         before_step=before_step, iteration_log=IterationLog(run) if run is not None else None,
         model_config=model_config, class_names=list(data.class_names),
+        timelapse=build_recorder(run, model, data.val, len(data.class_names), device,
+                                 enabled=config.record_timelapse and (distributed is None or distributed.is_main)),
     )
 
 
@@ -338,6 +342,9 @@ def _train(trainer: _Trainer, resume: bool) -> FitResult:
     progress = _Progress()
     if resume and reporter.run is not None and reporter.run.has_checkpoint:
         _resume(trainer, progress)
+    if trainer.timelapse is not None and (progress.epoch_index, progress.step_index) == (0, 0):
+        if 0 not in trainer.timelapse.recorded_epochs():
+            trainer.timelapse.record(0)  # the untrained model: the time-lapse's first frame
     progress.session_start, progress.last_heartbeat = time.perf_counter(), time.monotonic()  # the clock starts now
     for epoch_index in range(progress.epoch_index, config.epochs):
         rank_order = _begin_epoch(trainer, progress, epoch_index)  # (N / ranks,) this process's share of the shuffle
@@ -503,6 +510,8 @@ def _end_epoch(trainer: _Trainer, progress: _Progress) -> None:
     reporter.history.append(record)
     progress.epoch_index += 1
     progress.step_index, progress.epoch_order, progress.totals = 0, None, _EpochTotals()
+    if trainer.timelapse is not None:  # before the checkpoint: a crash in between repeats this epoch and its line
+        trainer.timelapse.record(progress.epoch_index)
     if reporter.run is not None:
         reporter.run.save_checkpoint(_checkpoint_state(trainer, progress))
         reporter.run.append_metrics(record)
