@@ -100,14 +100,19 @@ def test_attention_page_explains_a_validation_image(trained):
     assert abs(sum(shares) - 100.0) < 0.5
     predicted = next(text for text in subheaders if text.startswith("Prediction: ")).removeprefix("Prediction: ")
     assert rows[0].split("|")[1].strip() == predicted
-    assert len(at.get("plotly_chart")) == 0  # the layers x heads section starts folded
+    assert len(picture_charts(at)) == 0  # the layers x heads section starts folded
     at.slider(key="attention_val_index").set_value(3).run()
     at.slider(key="attention_opacity").set_value(0.8).run()
     at.toggle(key="attention_show_all").set_value(True).run()
     at.selectbox(key="attention_layer").set_value(1).run()
     at.radio(key="attention_heat").set_value("last layer (mean of heads)").run()
     assert_clean(at)
-    assert len(at.get("plotly_chart")) == 3  # layer x head grid, token matrix, rollout
+    assert len(picture_charts(at)) == 3  # layer x head grid, token matrix, rollout
+
+
+def picture_charts(at: AppTest) -> list:
+    """The plotly charts about the chosen picture (not the epoch replay's, which are always below them)."""
+    return [chart for chart in at.get("plotly_chart") if "_replay_" not in chart.proto.id]
 
 
 def image_captions(at: AppTest) -> list[str]:
@@ -128,7 +133,7 @@ def test_before_an_upload_the_answer_for_the_last_validation_picture_stays(train
     assert any(caption.startswith("validation image #2 (true class: ") and "until you upload your own" in caption
                for caption in image_captions(at)), image_captions(at)
     assert validation_prediction in [item.value for item in at.subheader]  # the same answer, still on the page
-    assert len(at.get("image")) == 2  # the picture and its overlay
+    assert len(at.get("image")) == 3  # the picture and its overlay; the epoch replay's rollout below
     at.file_uploader(key="attention_upload").set_value(("mine.jpg", jpeg_bytes(), "image/jpeg")).run()
     assert_clean(at)
     assert any(caption.startswith("your upload") for caption in image_captions(at)), image_captions(at)
@@ -261,17 +266,17 @@ def test_attention_page_runs_the_model_once_per_picture(trained, monkeypatch):
     at = upload_on_the_attention_page(trained["at"], "cache-me.jpg", size=(57, 41))
     assert len(calls) == 1
     at.toggle(key="attention_show_all").set_value(False).run()  # the shared session may have unfolded it before
-    assert len(at.get("plotly_chart")) == 0  # folded: only the overlay and the probability table
+    assert len(picture_charts(at)) == 0  # folded: only the overlay and the probability table
     at.toggle(key="attention_show_all").set_value(True).run()
-    assert len(at.get("plotly_chart")) == 3  # layers x heads grid, token matrix, rollout
+    assert len(picture_charts(at)) == 3  # layers x heads grid, token matrix, rollout
     at.slider(key="attention_opacity").set_value(0.2).run()
     at.radio(key="attention_heat").set_value("last layer (mean of heads)").run()
     at.selectbox(key="attention_head").set_value(2).run()
     at.toggle(key="attention_show_all").set_value(False).run()
     assert_clean(at)
-    assert len(at.get("plotly_chart")) == 0  # the heavy section is hidden again
+    assert len(picture_charts(at)) == 0  # the heavy section is hidden again
     at.toggle(key="attention_show_all").set_value(True).run()
-    assert len(at.get("plotly_chart")) == 3
+    assert len(picture_charts(at)) == 3
     assert len(calls) == 1
     at.file_uploader(key="attention_upload").set_value(("other.jpg", jpeg_bytes(size=(58, 41)), "image/jpeg")).run()
     assert_clean(at)
@@ -290,7 +295,7 @@ def test_the_folded_layers_section_is_one_toggle_that_carries_its_explanation(tr
     toggle = at.toggle(key="attention_show_all")
     assert "CLS token" in toggle.label and "token × token matrix" in toggle.help
     assert not [block.value for block in at.markdown if "Every layer and head" in block.value]
-    assert len(at.get("plotly_chart")) == 0
+    assert len(picture_charts(at)) == 0
 
 
 def test_compare_page_shows_shared_scale_confusion_matrices(trained):
@@ -388,6 +393,46 @@ def test_train_page_tiny_run_finishes_with_live_charts(trained):
     assert any(run_id in text and "finished" in text for text in progress_texts)
     assert len(at.get("plotly_chart")) >= 2  # live iteration curves + per-epoch accuracy
     assert at.query_params["run"] in (run_id, [run_id])
+
+
+def chart_spec(at: AppTest, key_part: str) -> str:
+    """The plotly JSON of the one chart whose element id contains `key_part` (a widget key)."""
+    (chart,) = [chart for chart in at.get("plotly_chart") if key_part in chart.proto.id]
+    return chart.proto.spec
+
+
+def test_the_epoch_slider_replays_the_run_from_untrained_to_the_last_epoch(trained):
+    """Attention and Inside the ViT replay the recorded time-lapse: the slider moves the maps and the logit lens."""
+    at = trained["at"]
+    for page, key in (("views/attention.py", "attention_replay"), ("views/inside_vit.py", "inside_replay")):
+        at.switch_page(page).run()
+        assert_clean(at)
+        slider = at.select_slider(key=f"{key}_epoch")
+        assert list(slider.options) == ["untrained", "epoch 1"] and slider.value == 1  # the last epoch first
+        last_lens, last_heads = chart_spec(at, f"{key}_lens"), chart_spec(at, f"{key}_heads")
+        assert any(text.startswith("Epoch 1 of 1:") for text in (item.value for item in at.caption))
+        slider.set_value(0).run()
+        assert_clean(at)
+        assert any(text.startswith("Untrained of 1:") for text in (item.value for item in at.caption))
+        assert chart_spec(at, f"{key}_lens") != last_lens and chart_spec(at, f"{key}_heads") != last_heads
+        assert any(caption.startswith("Rollout, untrained: ") for caption in image_captions(at))
+        at.selectbox(key=f"{key}_picture").set_value(9).run()  # the tenth probe picture: the second of the last class
+        assert_clean(at)
+        assert at.select_slider(key=f"{key}_epoch").value == 0  # the slider stays where the student left it
+
+
+def test_the_train_page_shows_the_probe_pictures_of_a_vit_run(trained):
+    at = trained["at"]
+    vit_id, cnn_id = trained["run_ids"]
+    at.switch_page("views/train.py").run()
+    at.selectbox(key="train_watch_select").set_value(vit_id).run()
+    assert_clean(at)
+    strip = [item.value for item in at.markdown if item.value.startswith("**What the model looks at")]
+    assert strip and strip[0].startswith("**What the model looks at: 10 probe pictures, epoch 1**")
+    marks = [caption for caption in image_captions(at) if caption[:1] in "✓✗"]
+    assert len(marks) == 10 and all(caption.endswith("%") for caption in marks)
+    at.selectbox(key="train_watch_select").set_value(cnn_id).run()  # a CNN has no time-lapse
+    assert not [item.value for item in at.markdown if item.value.startswith("**What the model looks at")]
 
 
 INSIDE_STEPS = [

@@ -6,6 +6,7 @@ The cache benchmark's helpers are also driven in-process on real JPEG files.
 """
 
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -215,3 +216,12 @@ def test_walkthrough_steps_quick_times_every_step_change():
     assert 0 < record["step_change_ms_median"] <= record["step_change_ms_max"]
     assert record["target_met"] == (record["step_change_ms_max"] <= record["target_ms"] == 300.0)
     assert "step change ms" in stdout
+
+
+def test_timelapse_cost_quick_reports_overhead_and_file_size():
+    record, stdout = run_bench("timelapse_cost.py", "--quick")
+    assert record["bench"] == "timelapse_cost" and record["rounds"] == 1 and record["recorded_lines"] == 2  # untrained + epoch 1
+    assert record["record_s_median"] > 0 and record["overhead_pct"] == pytest.approx(
+        100 * record["record_s_median"] / statistics.median(record["epoch_s_recording"] + record["epoch_s_not_recording"]), rel=0.05)
+    assert record["best_run_snapshots"] == 56 and 100_000 < record["best_run_timelapse_bytes"] < 1_000_000
+    assert "recording / epoch (%)" in stdout

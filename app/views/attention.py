@@ -30,6 +30,7 @@ from app.services import run_tools
 from app.components import charts
 from app.components.page import open_page
 from app.components.run_picker import load_run_or_stop, vit_runs_or_stop
+from app.components.timelapse import epoch_replay
 from app.services.inference import SINGLE_PICTURE_THREADS, torch_threads
 from app.services.uploads import UPLOAD_TYPES, read_uploaded_image
 from vitcore.errors import VitcoreError
@@ -349,3 +350,8 @@ st.caption(f"Run `{run_id}` · {info.description} · status **{info.status}** ·
 
 
 picture_and_prediction(run_id, info, model, class_names, image_size, device, state.get_scheduler().foreground)
+
+st.subheader("How this attention formed during training")
+st.markdown("Every ViT run looks at the same ten validation pictures after every epoch. Slide through the epochs to "
+            "replay what this run's heads read, where its rollout points and from which layer it knew the answer.")
+epoch_replay(info.run, class_names, key="attention_replay")

@@ -17,6 +17,7 @@ from PIL import Image
 from app.components import charts
 from app.components.page import open_page
 from app.components.run_picker import load_run_or_stop, vit_runs_or_stop
+from app.components.timelapse import epoch_replay
 from app.services.inference import SINGLE_PICTURE_THREADS, torch_threads
 from app.services.uploads import UPLOAD_TYPES, read_uploaded_image
 from vitcore.data.dataset import to_float
@@ -355,3 +356,10 @@ elif step == 6:
     step_lens(walk, model, class_names)
 else:
     step_prediction(walk, model, class_names)
+
+# ------------------------------------------------------------------ time-lapse
+st.divider()
+st.subheader("Replay training: the same steps at any epoch")
+st.markdown("While it trained, this run looked at ten fixed validation pictures after every epoch. Slide from the "
+            "untrained model to the last epoch to see its attention (step 4) and its logit lens (step 6) form.")
+epoch_replay(info.run, class_names, key="inside_replay")

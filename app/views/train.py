@@ -9,6 +9,7 @@ from app import state
 from app.services import run_control, run_tools, training
 from app.components.live import progress_line
 from app.components.page import open_page
+from app.components.timelapse import probe_strip
 from app.live_curves import REFRESH_S, live_curves_for, shared_overlay_figure, shared_run_list
 from app.components.run_picker import deleted_warning, forget_deleted_runs
 from vitcore.models.cost import estimate_training_seconds, format_count, format_seconds, measure_matmul_flops, model_cost
@@ -299,6 +300,9 @@ def live_view(run_id: str) -> None:
         else:
             st.plotly_chart(curves.epoch_figure, key=f"train_epochs_{run_id}")
             st.caption("Dashed = train, solid = validation. When train keeps rising and val stalls, the model overfits.")
+    watched_run = store.get(run_id)
+    if watched_run.timelapse_path.exists():  # a ViT run: its probe pictures as it sees them now
+        probe_strip(watched_run, watched_run.config().get("class_names", []))
 
 
 live_view(watched)
