@@ -6,7 +6,7 @@
 It starts `streamlit run app/Home.py` on the embedded synthetic set (a fresh, private runs folder), opens it
 in headless Chromium, presses Home's one-click button (a ViT, then a CNN, trained briefly), waits for both
 runs, then visits every page and saves one PNG each: home, data, train, attention, inside-the-vit (its attention step),
-compare, attention-lab.
+compare, attention-lab; and one of the Attention page's epoch replay (attention-time-lapse).
 Each PNG is kept under MAX_PNG_BYTES by reducing it to a 256-colour palette and, if needed, shrinking it.
 Prints one JSON line with the files written and their sizes.
 """
@@ -43,6 +43,9 @@ PAGES = {  # sidebar title -> the page's heading, in the tour's order
 WIDTH, MIN_HEIGHT, MAX_HEIGHT = 1280, 800, 1800  # browser window; a page taller than MAX_HEIGHT is cut there
 MAX_PNG_BYTES = 300_000  # every screenshot stays under this size
 TRAINING_TIMEOUT_S = 900  # both one-click runs must finish within this
+TIMELAPSE_HEADING = "How this attention formed during training"  # the Attention page's epoch replay
+TIMELAPSE_FILE = "attention-time-lapse.png"  # its picture
+SECTION_HEIGHT, MAX_SECTION_WINDOW = 1000, 4000  # the section's picture height; the window it is taken from
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -100,6 +103,19 @@ def prepare(page, title: str) -> None:
         page.get_by_role("heading", level=2).filter(has_text="4 · Attention").wait_for()
 
 
+def screenshot_section(page, heading: str, path: Path) -> Path:
+    """A PNG of the page from the sub-heading `heading` down, SECTION_HEIGHT pixels tall (the window grown to fit)."""
+    page.get_by_role("heading", name=heading).wait_for()
+    page.set_viewport_size({"width": WIDTH, "height": MAX_SECTION_WINDOW})  # the whole page in one window
+    page.wait_for_timeout(1500)  # charts lay themselves out again after the resize
+    wait_until_idle(page)
+    box = page.get_by_role("heading", name=heading).bounding_box()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), clip={"x": 0, "y": max(0, box["y"] - 16), "width": WIDTH, "height": SECTION_HEIGHT})
+    page.set_viewport_size({"width": WIDTH, "height": MIN_HEIGHT})
+    return path
+
+
 def make_screenshots(args: argparse.Namespace) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -136,6 +152,11 @@ def make_screenshots(args: argparse.Namespace) -> dict:
                     path = screenshot_whole_page(page, args.out / file_name(title), WIDTH, MIN_HEIGHT, MAX_HEIGHT)
                     written[path.name] = shrink_png(path)
                     print(f"{path}: {written[path.name] / 1000:.0f} kB", file=sys.stderr)
+                go_to(page, "Attention", "Attention")  # the time-lapse: the epoch replay at the page's foot
+                wait_until_idle(page)
+                path = screenshot_section(page, TIMELAPSE_HEADING, args.out / TIMELAPSE_FILE)
+                written[path.name] = shrink_png(path)
+                print(f"{path}: {written[path.name] / 1000:.0f} kB", file=sys.stderr)
                 browser.close()
         finally:
             stop_streamlit(server)

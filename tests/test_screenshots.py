@@ -9,7 +9,8 @@ from PIL import Image
 
 from bench.browser_support import REPO_ROOT, chromium_or_skip
 
-EXPECTED = {"home.png", "data.png", "train.png", "attention.png", "inside-the-vit.png", "compare.png", "attention-lab.png"}
+EXPECTED = {"home.png", "data.png", "train.png", "attention.png", "inside-the-vit.png", "compare.png", "attention-lab.png",
+            "attention-time-lapse.png"}
 
 
 def test_the_screenshot_script_writes_every_page(tmp_path):
