@@ -43,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: make `bench` and `vitcore` importable
 
-from bench.common import dataset_root_from_arg, default_data_root, log, print_json_line, print_table  # noqa: E402
+from bench.common import load_bench_data, log, print_json_line, print_table  # noqa: E402
 
 ALL_PRESETS = ["vit/best", "vit/classroom", "vit/homework", "cnn/best", "cnn/hw4"]  # "kind/name"
 QUICK_PRESETS = ["vit/classroom", "cnn/hw4"]  # --quick default: the two cheapest recipes
@@ -241,14 +241,10 @@ def main(argv=None) -> int:
         cache_dir = args.cache_dir
         if args.quick and args.data is None:
             data_root, cache_dir = quick_folder(Path(scratch) / "data"), Path(scratch) / "cache"
+            log(f"loading the quick folder {data_root}")
+            data = load_dataset(str(data_root), cache_dir=cache_dir)
         else:
-            try:
-                data_root = dataset_root_from_arg(args.data)
-            except ValueError as error:
-                print(f"error: {error}", file=sys.stderr)
-                return 2
-        log(f"loading {data_root or 'the embedded synthetic dataset'}")
-        data = load_dataset(None if data_root is None else str(data_root), cache_dir=cache_dir)
+            data, data_root = load_bench_data(args.data, cache_dir)
         val_dedup, dropped = dedup_val_split(data.val, data_root)
         if args.max_train_images is not None and args.max_train_images < len(data.train):
             order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(1234))

@@ -98,6 +98,22 @@ def dataset_root_from_arg(data_arg: str | None) -> Path | None:
     return data_root
 
 
+def load_bench_data(data_arg: str | None, cache_dir: Path | None = None):
+    """(data, data_root) for a benchmark's --data (see dataset_root_from_arg; data_root None = the embedded set).
+
+    A missing folder prints its one-line error and exits with status 2.
+    """
+    from vitcore.data.sources import load_dataset
+
+    try:
+        data_root = dataset_root_from_arg(data_arg)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    log(f"loading {data_root or 'the embedded synthetic dataset'}")
+    return load_dataset(None if data_root is None else str(data_root), cache_dir=cache_dir), data_root
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain-text table with right-aligned columns; floats are shown with 2 decimals."""
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: make `bench` and `vitcore` importable
 
-from bench.common import dataset_root_from_arg, log, print_json_line, print_table  # noqa: E402
+from bench.common import load_bench_data, log, print_json_line, print_table  # noqa: E402
 
 DEFAULT_PRESETS = ["vit/classroom", "vit/best", "cnn/best"]  # the presets the issue names, plus the CNN best
 ALL_PRESETS = ["vit/classroom", "vit/best", "vit/homework", "cnn/hw4", "cnn/best"]  # "kind/name"
@@ -103,20 +103,12 @@ def time_preset(preset_name: str, data, epochs: int, device, seed: int) -> dict:
 
 
 def load_data(args):
-    """The dataset to time: --quick's 40 synthetic images, --data, or $VIT_CLASSROOM_DATA/coco5-64 (None + a message if missing)."""
-    from vitcore.data.sources import load_dataset
-
+    """The dataset to time: --quick's 40 synthetic images, --data, or $VIT_CLASSROOM_DATA/coco5-64 (exits 2 if missing)."""
     if args.quick:
         from vitcore.data.synthetic import generate_synthetic
 
         return generate_synthetic(train_per_class=8, val_per_class=4, image_size=64, seed=0)
-    try:
-        data_root = dataset_root_from_arg(args.data)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return None
-    log(f"loading {data_root or 'the embedded synthetic dataset'}")
-    return load_dataset(None if data_root is None else str(data_root), cache_dir=args.cache_dir)
+    return load_bench_data(args.data, args.cache_dir)[0]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -152,8 +144,6 @@ def main(argv=None) -> int:
     if args.quick:
         torch.set_num_threads(1)
     data = load_data(args)
-    if data is None:
-        return 2
     records = []
     for preset_name in presets:
         log(f"  {preset_name}: {args.epochs} epochs on {describe_device(device)}")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root, so `bench` and `vitcore` import
 
-from bench.common import cpu_name, dataset_root_from_arg, log, median, print_json_line, print_table  # noqa: E402
+from bench.common import cpu_name, load_bench_data, log, median, print_json_line, print_table  # noqa: E402
 
 TARGET_PCT = 2.0  # the budget: recording adds at most 2 % to an epoch of vit/classroom
 
@@ -90,7 +90,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from vitcore.data.sources import load_dataset
     from vitcore.runs.store import RunStore
     from vitcore.train.timelapse_recorder import build_recorder
 
@@ -101,13 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         data, source = generate_synthetic(train_per_class=40, val_per_class=4, seed=0), "synthetic (quick)"
         args.epochs, args.repeats, args.rounds = 1, 3, 1
     else:
-        try:
-            data_root = dataset_root_from_arg(args.data)
-        except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        log(f"loading {data_root or 'the embedded synthetic dataset'}")
-        data, source = load_dataset(None if data_root is None else str(data_root)), str(data_root.name if data_root else "synthetic")
+        data, data_root = load_bench_data(args.data)
+        source = data_root.name if data_root is not None else "synthetic"
 
     with tempfile.TemporaryDirectory(prefix="timelapse-bench-") as scratch:
         store = RunStore(Path(scratch) / "runs")
