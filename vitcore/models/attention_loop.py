@@ -55,13 +55,12 @@ class LoopAttention(nn.Module):
         # Layout of the last axis: [ q (head 0 .. head H-1) | k (...) | v (...) ].
         qkv = self.qkv(x)  # (B, N, 3D)
 
-        head_outputs = []  # one (B, Q, d) tensor per head
+        # 1. Every head's attention weights.
         head_weights = []  # one (B, Q, N) tensor per head
         for h in range(self.num_heads):
-            # This head's d features of the queries (of the first Q tokens), keys and values.
+            # This head's d features of the queries (of the first Q tokens) and keys.
             q = qkv[:, :num_queries, 0 * D + h * d : 0 * D + (h + 1) * d]  # (B, Q, d)
             k = qkv[:, :, 1 * D + h * d : 1 * D + (h + 1) * d]  # (B, N, d)
-            v = qkv[:, :, 2 * D + h * d : 2 * D + (h + 1) * d]  # (B, N, d)
 
             # How well query token i matches key token j, scaled so the softmax
             # does not saturate when d is large.
@@ -69,17 +68,18 @@ class LoopAttention(nn.Module):
 
             # Softmax over the LAST axis = over the keys: each query token
             # distributes one unit of attention across all tokens.
-            weights = scores.softmax(dim=-1)  # (B, Q, N), rows sum to 1
-            head_weights.append(weights)
+            head_weights.append(scores.softmax(dim=-1))  # (B, Q, N), rows sum to 1
+        # One tensor for all heads: the matrix that multiplies V and the one returned are the same tensor,
+        # so an explanation can back-propagate to it (vitcore.explain.relevance).
+        weights = torch.stack(head_weights, dim=1)  # (B, H, Q, N)
 
-            # Every query token receives a weighted average of the value vectors.
-            mixed = self.attn_drop(weights) @ v  # (B, Q, d)
-            head_outputs.append(mixed)
+        # 2. Every query token receives each head's weighted average of the value vectors.
+        head_outputs = []  # one (B, Q, d) tensor per head
+        for h in range(self.num_heads):
+            v = qkv[:, :, 2 * D + h * d : 2 * D + (h + 1) * d]  # (B, N, d) this head's values
+            head_outputs.append(self.attn_drop(weights[:, h]) @ v)  # (B, Q, d)
 
         # Put the heads side by side again and let `proj` mix them.
         concatenated = torch.cat(head_outputs, dim=-1)  # (B, Q, D)
         out = self.proj_drop(self.proj(concatenated))  # (B, Q, D)
-
-        if not need_weights:
-            return out, None
-        return out, torch.stack(head_weights, dim=1)  # (B, H, Q, N)
+        return out, (weights if need_weights else None)
