@@ -221,3 +221,60 @@ def test_other_bad_settings_are_refused(coco_tiny_root, tmp_path):
     with pytest.raises(CocoBuildError, match=r"already has a train/ folder"):
         build_from_coco(_config(coco_tiny_root, foreign))
     assert (foreign / "train" / "cat").is_dir()
+
+
+def test_masks_are_each_images_own_class_union_checked_against_pycocotools(coco_tiny_root, tmp_path, local_build):
+    import numpy as np
+
+    from vitcore.data.folder import load_folder_dataset
+    from vitcore.data.report import build_report
+
+    output, manifest = local_build
+    coco = COCO(str(coco_tiny_root / "annotations" / "instances_val2017.json"))
+    category_ids = manifest["category_ids"]
+    checked = 0
+    for split in ("train", "val"):
+        with np.load(output / f"masks_{split}.npz") as stored:
+            names, masks, maskless = list(stored["names"]), stored["masks"], list(stored["maskless"])
+        assert masks.dtype == bool and masks.shape == (len(names), 64, 64)
+        written = {f"{name}/{file}" for name, files in manifest["files"][split].items() for file in files}
+        assert set(names) | set(maskless) == written and not set(names) & set(maskless)
+        assert manifest["masks"][split] == {"with_mask": len(names), "without_mask": len(maskless)}
+        for class_name, image_id, file_name in (
+            (name, image_id, file) for name in CLASSES
+            for image_id, file in zip(manifest["image_ids"][split][name], manifest["files"][split][name])
+        ):
+            key = f"{class_name}/{file_name}"
+            annotations = coco.loadAnns(coco.getAnnIds(imgIds=[image_id], catIds=[category_ids[class_name]], iscrowd=None))
+            if key in maskless:
+                assert not any(annotation.get("segmentation") for annotation in annotations)
+                continue
+            union = np.zeros((coco.imgs[image_id]["height"], coco.imgs[image_id]["width"]), dtype=bool)
+            for annotation in annotations:
+                union |= coco.annToMask(annotation).astype(bool)  # pycocotools directly, at the original size
+            expected = np.asarray(Image.fromarray(union.astype(np.uint8) * 255).resize((64, 64), Image.Resampling.NEAREST)) > 127
+            np.testing.assert_array_equal(masks[names.index(key)], expected)
+            assert 0 < expected.mean() < 1
+            checked += 1
+    assert checked >= 10
+
+    data = load_folder_dataset(output, cache_dir=tmp_path / "cache")
+    for split_name, split in (("train", data.train), ("val", data.val)):
+        known = split.mask_known()
+        assert int(known.sum()) == manifest["masks"][split_name]["with_mask"]
+        assert not split.masks[~known].any()  # a maskless picture has no mask at all, not a wrong one
+    report = build_report(output)
+    assert report.masks == manifest["masks"]
+    assert any("images with an object mask" in line for line in report.summary_lines())
+
+
+def test_no_masks_writes_none_and_removes_an_older_builds(coco_tiny_root, tmp_path, local_build):
+    from vitcore.data.folder import load_folder_dataset
+    from vitcore.data.report import build_report
+
+    output, _ = local_build
+    assert (output / "masks_val.npz").is_file()
+    manifest = build_from_coco(_config(coco_tiny_root, output, masks=False))
+    assert manifest["masks"] is None and not list(output.glob("masks_*.npz"))
+    assert load_folder_dataset(output, cache_dir=tmp_path / "cache").val.masks is None
+    assert build_report(output).masks is None

@@ -120,6 +120,7 @@ def cmd_data_build_coco(args: argparse.Namespace) -> int:
         image_size=args.size,
         policy=args.policy,
         allow_fewer=args.allow_fewer,
+        masks=not args.no_masks,
     )
     progress = _tqdm_progress("building")
     try:
@@ -462,6 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--size", type=_positive_int, default=64, help="output image side in pixels")
     build.add_argument("--policy", choices=["hw4", "single-label", "dominant"], default="hw4")
     build.add_argument("--allow-fewer", action="store_true", help="accept classes with fewer images than asked")
+    build.add_argument("--no-masks", action="store_true", help="do not write masks_<split>.npz (the object masks)")
     build.set_defaults(handler=cmd_data_build_coco)
 
     synth = data_commands.add_parser("synth", help="render the embedded synthetic dataset to a folder")

@@ -95,6 +95,7 @@ def data_to_payload(data: ClassificationData) -> dict[str, Any]:
             "labels": split.labels.cpu().contiguous(),  # (N,) int64
             "names": list(split.names),
             "masks": None if split.masks is None else split.masks.cpu().contiguous(),  # (N, S, S) bool
+            "has_mask": None if split.has_mask is None else split.has_mask.cpu().contiguous(),  # (N,) bool
         }
     return payload
 
@@ -110,7 +111,8 @@ def payload_to_data(payload: dict[str, Any]) -> ClassificationData | None:
                 return None
             if not images.shape[0] == labels.shape[0] == len(names):
                 return None
-            splits[split_name] = ImageSplit(images=images, labels=labels.long(), names=names, masks=stored.get("masks"))
+            splits[split_name] = ImageSplit(images=images, labels=labels.long(), names=names, masks=stored.get("masks"),
+                                            has_mask=stored.get("has_mask"))
         return ClassificationData(
             train=splits["train"],
             val=splits["val"],

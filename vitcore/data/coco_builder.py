@@ -5,6 +5,7 @@ The result has the layout every loader in this project reads::
     output_root/
         train/<class>/<file_name>.jpg    RGB, image_size x image_size, JPEG quality 95
         val/<class>/<file_name>.jpg
+        masks_train.npz, masks_val.npz   object masks (unless masks=False): see write_masks
         manifest.json                    what was selected and how (deterministic, no timestamp)
         _downloads/                      original COCO JPEGs when download=True (reused next time)
 
@@ -45,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+import numpy as np
 import requests
 from PIL import Image, UnidentifiedImageError
 from pycocotools.coco import COCO
@@ -84,6 +86,33 @@ class CocoBuildConfig:
     jpeg_quality: int = 95  # JPEG quality of the written images
     download_timeout: float = 10.0  # seconds to wait for a connection or a read, per download
     download_backoff: float = 0.2  # seconds before the first retry of a download, doubled each time
+    masks: bool = True  # write masks_<split>.npz: each image's union mask of its class's instances (see write_masks)
+
+
+# ----------------------------------------------------------------------------- masks
+def class_mask(coco: COCO, image_id: int, category_id: int, image_size: int) -> np.ndarray | None:
+    """(S, S) bool union of the image's instances of one category (pycocotools annToMask), squashed like the
+    picture (nearest neighbour); None when the image has no instance of that category with a segmentation."""
+    annotations = [ann for ann in coco.loadAnns(coco.getAnnIds(imgIds=[image_id], catIds=[category_id], iscrowd=None))
+                   if ann.get("segmentation")]
+    if not annotations:
+        return None
+    union = np.zeros_like(coco.annToMask(annotations[0]), dtype=bool)  # (H, W) at the stored COCO size
+    for annotation in annotations:
+        union |= coco.annToMask(annotation).astype(bool)
+    small = Image.fromarray(union.astype(np.uint8) * 255).resize((image_size, image_size), Image.Resampling.NEAREST)
+    return np.asarray(small) > 127  # (S, S)
+
+
+def write_masks(path: Path, names: list[str], masks: list[np.ndarray], maskless: list[str]) -> None:
+    """masks_<split>.npz, the format the embedded set's folders use: `names` (class/file, the images with a mask),
+    `masks` ((N, S, S) bool, in the same order) and `maskless` (class/file of the images without one).
+    Written to a temporary file and renamed, so a reader never sees half of it."""
+    temporary = path.with_name(path.name + ".tmp.npz")
+    size = masks[0].shape if masks else (0, 0)
+    np.savez_compressed(temporary, names=np.array(names, dtype=str), maskless=np.array(maskless, dtype=str),
+                        masks=np.stack(masks) if masks else np.zeros((0, *size), dtype=bool))
+    os.replace(temporary, path)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -357,6 +386,24 @@ def build_from_coco(config: CocoBuildConfig, progress: ProgressCallback | None =
         os.replace(staging / split, output_root / split)
     staging.rmdir()
 
+    mask_counts = {}
+    for split in SPLITS:  # each image's mask of its own class (an image in two class folders gets one per folder)
+        mask_path = output_root / f"masks_{split}.npz"
+        if not config.masks:
+            mask_path.unlink(missing_ok=True)  # an older build's masks would describe other pictures
+            continue
+        names, masks, maskless = [], [], []
+        for name in config.classes:
+            for image_id, file_name in zip(selection[split][name], files[split][name]):
+                mask = class_mask(coco, image_id, category_ids[name], config.image_size)
+                if mask is None:
+                    maskless.append(f"{name}/{file_name}")
+                else:
+                    names.append(f"{name}/{file_name}")
+                    masks.append(mask)
+        write_masks(mask_path, names, masks, maskless)
+        mask_counts[split] = {"with_mask": len(names), "without_mask": len(maskless)}
+
     classes_of_image = defaultdict(set)
     splits_of_image = defaultdict(set)
     for split in SPLITS:
@@ -385,6 +432,7 @@ def build_from_coco(config: CocoBuildConfig, progress: ProgressCallback | None =
         "files": files,
         "images_in_several_classes": sum(1 for names in classes_of_image.values() if len(names) > 1),
         "images_in_both_splits": sum(1 for splits in splits_of_image.values() if len(splits) > 1),
+        "masks": mask_counts if config.masks else None,
     }
     _write_manifest(output_root / MANIFEST_NAME, manifest)
     return manifest

@@ -12,10 +12,28 @@ class ImageSplit:
     images: torch.Tensor  # (N, 3, S, S) uint8 pixels
     labels: torch.Tensor  # (N,) int64 class index into ClassificationData.class_names
     names: list[str]  # per image: "<class>/<file>" for folders, "synthetic/<index>" for the embedded set
-    masks: torch.Tensor | None = None  # (N, S, S) bool object mask, synthetic data only
+    masks: torch.Tensor | None = None  # (N, S, S) bool object masks (the embedded set; folders with masks_<split>.npz)
+    has_mask: torch.Tensor | None = None  # (N,) bool: which pictures have a mask of their own; None = all, when masks is set
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    def mask_known(self) -> torch.Tensor:
+        """(N,) bool: True where `masks` holds the picture's object mask (all False without masks)."""
+        if self.masks is None:
+            return torch.zeros(len(self), dtype=torch.bool)
+        return torch.ones(len(self), dtype=torch.bool) if self.has_mask is None else self.has_mask.cpu()
+
+    def select(self, index: torch.Tensor) -> "ImageSplit":
+        """The pictures at `index` ((K,) int64), with their labels, names and masks."""
+        index = index.to(self.labels.device)
+        return ImageSplit(
+            images=self.images.index_select(0, index),  # (K, 3, S, S)
+            labels=self.labels.index_select(0, index),  # (K,)
+            names=[self.names[position] for position in index.tolist()],
+            masks=None if self.masks is None else self.masks.index_select(0, index.to(self.masks.device)),  # (K, S, S)
+            has_mask=None if self.has_mask is None else self.has_mask.index_select(0, index.to(self.has_mask.device)),
+        )
 
     def to(self, device: torch.device) -> "ImageSplit":
         """Copy the tensors to `device` (e.g. keep the whole set resident on a GPU)."""
@@ -24,6 +42,7 @@ class ImageSplit:
             labels=self.labels.to(device),
             names=self.names,
             masks=None if self.masks is None else self.masks.to(device),
+            has_mask=self.has_mask,
         )
 
 

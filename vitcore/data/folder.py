@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+import numpy as np
 import torch
 
 from vitcore.data import cache
@@ -32,6 +33,8 @@ SPLIT_NAMES = ("train", "val")
 _DECODE_CHUNK = 256
 
 ProgressCallback = Callable[[int, int, str], None]
+
+MASK_FILES = ("masks_train.npz", "masks_val.npz")  # object masks beside the split folders (COCO builder, `data synth`)
 
 
 @dataclass
@@ -176,6 +179,33 @@ def _build_split(
     return ImageSplit(images=images, labels=labels, names=kept_names, masks=None), failed
 
 
+def with_stored_masks(split: ImageSplit, path: Path, image_size: int) -> ImageSplit:
+    """The split with the object masks of `path` (masks_<split>.npz: `names` "class/file" and `masks` (K, s, s) bool)
+    attached by file name; pictures the file does not name are maskless. Unchanged when the file is absent or unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            names, stored_masks = [str(name) for name in stored["names"]], stored["masks"].astype(bool)
+    except (OSError, KeyError, ValueError):
+        return split
+    if stored_masks.ndim != 3 or len(names) != stored_masks.shape[0]:
+        return split
+    if stored_masks.shape[1:] != (image_size, image_size):  # the pictures were resized on loading: so are the masks
+        resized = torch.nn.functional.interpolate(torch.from_numpy(stored_masks)[:, None].float(), size=(image_size, image_size),
+                                                  mode="nearest")  # (K, 1, S, S)
+        stored_masks = resized[:, 0].numpy() > 0.5
+    position_of = {name: position for position, name in enumerate(names)}
+    masks = torch.zeros((len(split), image_size, image_size), dtype=torch.bool)  # (N, S, S)
+    has_mask = torch.zeros(len(split), dtype=torch.bool)  # (N,)
+    for position, name in enumerate(split.names):
+        stored_position = position_of.get(name)
+        if stored_position is not None:
+            masks[position] = torch.from_numpy(stored_masks[stored_position])
+            has_mask[position] = True
+    if not bool(has_mask.any()):
+        return split
+    return ImageSplit(images=split.images, labels=split.labels, names=split.names, masks=masks, has_mask=has_mask)
+
+
 def _decode_folder(index: FolderIndex, image_size: int, content_key: str, progress: ProgressCallback | None) -> ClassificationData:
     """Decode every image of `index` (no exclusions) into a ClassificationData."""
     relative_paths = index.relative_paths()
@@ -183,6 +213,8 @@ def _decode_folder(index: FolderIndex, image_size: int, content_key: str, progre
     num_train = len(index.splits["train"])
     train, train_failed = _build_split(index.splits["train"], tensors[:num_train], image_size)
     val, val_failed = _build_split(index.splits["val"], tensors[num_train:], image_size)
+    train, val = (with_stored_masks(split, index.root / file_name, image_size)
+                  for split, file_name in zip((train, val), MASK_FILES))
     skipped = [f"train/{name}" for name in train_failed] + [f"val/{name}" for name in val_failed]
     return ClassificationData(
         train=train,
@@ -199,13 +231,7 @@ def _drop_names(split: ImageSplit, exclude_names: set[str]) -> tuple[ImageSplit,
     keep = [position for position, name in enumerate(split.names) if name.rsplit("/", 1)[-1] not in exclude_names]
     if len(keep) == len(split.names):
         return split, 0
-    keep_index = torch.tensor(keep, dtype=torch.int64)  # (N_kept,)
-    kept = ImageSplit(
-        images=split.images.index_select(0, keep_index),  # (N_kept, 3, S, S)
-        labels=split.labels.index_select(0, keep_index),  # (N_kept,)
-        names=[split.names[position] for position in keep],
-        masks=None if split.masks is None else split.masks.index_select(0, keep_index),  # (N_kept, S, S)
-    )
+    kept = split.select(torch.tensor(keep, dtype=torch.int64))  # N_kept pictures
     return kept, len(split.names) - len(keep)
 
 
@@ -226,7 +252,8 @@ def load_folder_dataset(
     if image_size < 1:
         raise DataLayoutError(f"The image size must be a positive number of pixels, not {image_size}.")
     index = scan_folder(root)
-    content_key = cache.folder_content_key(index.root, index.relative_paths(), image_size)
+    mask_files = [name for name in MASK_FILES if (index.root / name).is_file()]  # new or changed masks: a new key
+    content_key = cache.folder_content_key(index.root, index.relative_paths() + mask_files, image_size)
 
     data = cache.load_data(cache_dir, content_key)
     if data is not None and data.class_names == index.class_names:

@@ -77,6 +77,7 @@ class DataReport:
     leaked: list[LeakedName] = field(default_factory=list)  # names present in both train/ and val/
     unreadable_files: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) for files that fail to decode
     pixels_checked: bool = True  # whether pixels were decoded (truncation and colourless RGB detection)
+    masks: dict[str, dict[str, int]] | None = None  # split -> {"with_mask", "without_mask"} images; None: no masks_<split>.npz
 
     def total_images(self) -> int:
         """Number of image files in both splits."""
@@ -129,6 +130,11 @@ class DataReport:
         )
         lines.append(f"{len(self.leaked_names())} file names appear in both train and val (leakage inflates val accuracy).")
         lines.append(f"{len(self.unreadable_files)} files cannot be decoded and will be skipped.")
+        if self.masks is None:
+            lines.append("No object masks (masks_<split>.npz): the localization scores cannot be computed on this folder.")
+        else:
+            for split, counted in self.masks.items():
+                lines.append(f"{split}: {counted['with_mask']} images with an object mask, {counted['without_mask']} without.")
         return lines
 
 
@@ -153,6 +159,22 @@ def _inspect_file(path: Path, check_pixels: bool) -> tuple[str, str | None]:
             return "colourless", None
         return "colour", None
     return ("grey" if mode in GREYSCALE_MODES else "colour"), None
+
+
+def count_masks(index) -> dict[str, dict[str, int]] | None:
+    """Per split, how many of its image files masks_<split>.npz gives a mask; None when neither split has the file."""
+    import numpy as np
+
+    counted = {}
+    for split in SPLIT_NAMES:
+        try:
+            with np.load(index.root / f"masks_{split}.npz", allow_pickle=False) as stored:
+                named = {str(name) for name in stored["names"]}
+        except (OSError, KeyError, ValueError):
+            continue
+        with_mask = sum(relative_name in named for relative_name, _ in index.splits[split])
+        counted[split] = {"with_mask": with_mask, "without_mask": len(index.splits[split]) - with_mask}
+    return counted or None
 
 
 def build_report(root: str | Path, check_pixels: bool = False) -> DataReport:
@@ -196,6 +218,7 @@ def build_report(root: str | Path, check_pixels: bool = False) -> DataReport:
         for name in sorted(set(train_names) & set(val_names))
     ]
     return DataReport(
+        masks=count_masks(index),
         root=str(index.root),
         class_names=list(index.class_names),
         counts=counts,
