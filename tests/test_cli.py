@@ -153,3 +153,50 @@ def test_train_eval_predict_round_trip(capsys, tmp_path, tiny_synth_folder):
         assert heads.size == (4 * (4 * 12 + 4) - 4,) * 2  # 4 layers x 4 heads of 4 x 4 cells, 12 px each, 4 px gaps
     code, _, err = run_cli(capsys, "explain", run_id, str(not_an_image), "--runs-dir", str(runs), "--out", str(slides))
     assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_explain_method_and_localize_for_a_vit_and_a_cnn(capsys, tmp_path, tiny_synth_folder):
+    import numpy as np
+
+    runs = tmp_path / "runs"
+    photo = tmp_path / "photo.jpg"
+    Image.new("RGB", (96, 64), (30, 160, 30)).save(photo, "JPEG")
+    run_ids = {}
+    for model, preset in (("vit", "classroom"), ("cnn", "hw4")):
+        code, out, err = run_cli(capsys, "train", "--model", model, "--preset", preset, "--data", str(tiny_synth_folder),
+                                 "--epochs", "1", "--batch-size", "8", "--runs-dir", str(runs))
+        assert code == 0, err
+        run_ids[model] = json.loads(out.strip().splitlines()[-1])["run"]
+    for model, method in (("vit", "relevance"), ("cnn", "gradcam"), ("cnn", "integrated_gradients")):
+        out_dir = tmp_path / f"{model}-{method}"
+        code, out, err = run_cli(capsys, "explain", run_ids[model], str(photo), "--method", method, "--runs-dir", str(runs),
+                                 "--out", str(out_dir))
+        assert code == 0, err
+        heat = np.load(out_dir / f"{method}.npy")
+        assert heat.shape == (64, 64) and abs(float(heat.sum()) - 1) < 1e-4 and (heat >= 0).all()
+        with Image.open(out_dir / f"{method}_overlay.png") as overlay:
+            assert overlay.size == (96, 64)
+    code, _, err = run_cli(capsys, "explain", run_ids["cnn"], str(photo), "--method", "rollout", "--runs-dir", str(runs),
+                           "--out", str(tmp_path / "refused"))
+    assert code == 2 and "choose one of gradcam, integrated_gradients" in err and len(err.strip().splitlines()) == 1
+
+    code, out, err = run_cli(capsys, "localize", run_ids["cnn"], "--json", "--runs-dir", str(runs))  # the run's own data
+    assert code == 0, err
+    table = json.loads(out)
+    rows = {(row["method"], row["model_state"]): row for row in table["rows"]}
+    assert set(rows) == {(method, state) for method in ("gradcam", "integrated_gradients")
+                         for state in ("trained", "untrained", "last layers randomized")}
+    for row in rows.values():
+        assert row["pictures"] == 20 and 0 <= row["pointing_game"] <= 1 and 0 < row["chance"] < 1
+        assert row["flagged"] == (row["method"] in table["flagged"])
+    code, out, err = run_cli(capsys, "localize", run_ids["vit"], "--method", "rollout", "--limit", "5", "--runs-dir", str(runs))
+    assert code == 0, err
+    assert out.splitlines()[0].split()[:3] == ["method", "model", "pictures"] and len(out.strip().splitlines()) >= 4
+
+    unmasked = tmp_path / "unmasked"
+    assert main(["data", "synth", "--out", str(unmasked), "--train-per-class", "8", "--val-per-class", "4", "--seed", "3"]) == 0
+    for mask_file in unmasked.glob("masks_*.npz"):
+        mask_file.unlink()
+    capsys.readouterr()  # the drawing's own progress bar
+    code, _, err = run_cli(capsys, "localize", run_ids["cnn"], "--data", str(unmasked), "--runs-dir", str(runs))
+    assert code == 2 and "has no object masks" in err and len(err.strip().splitlines()) == 1

@@ -380,28 +380,49 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    """The walkthrough's pictures and numbers for one picture, for scripts and slides."""
+    """One picture explained: the walkthrough's pictures and numbers (a ViT, no --method), or one method's
+    overlay PNG and heat map (.npy) for either kind of model."""
+    import numpy as np
     import torch
 
     from vitcore.data.dataset import to_float
     from vitcore.data.images import decode_image
-    from vitcore.explain.attention_maps import maps_from_attentions
-    from vitcore.explain.overlay import heat_tiles_picture, patch_grid_picture, render_overlay
+    from vitcore.explain.methods import explain, methods_for
+    from vitcore.explain.overlay import render_overlay
     from vitcore.explain.predict import prepare_input
-    from vitcore.explain.walkthrough import can_walk_through, walk_through
+    from vitcore.explain.walkthrough import can_walk_through
     from vitcore.runs.checkpoint import load_model_from_run
     from vitcore.runs.store import RunStore
 
     image_path = _existing_path(args.image)
     # One picture, and the walkthrough hands its numbers back as numpy arrays: the CPU is the place for it.
     model, model_config, class_names = load_model_from_run(RunStore(args.runs_dir).get(args.run), torch.device("cpu"))
-    if not can_walk_through(model):
-        raise CliError("explain needs a run of a Vision Transformer, not a CNN")
     original = decode_image(image_path)
     pixels = prepare_input(original, model_config.image_size)  # (3, S, S) uint8: exactly what the model sees
-    walk = walk_through(model.eval(), to_float(pixels.unsqueeze(0)))  # (1, 3, S, S) in [0, 1]
-    maps = maps_from_attentions(walk.attention, walk.num_prefix_tokens)  # rollout and CLS maps from the same pass
     out = Path(args.out)
+    if args.method is None and can_walk_through(model):
+        return _write_walkthrough(args, model.eval(), class_names, original, pixels, image_path, out)
+    method = args.method or methods_for(model)[0]
+    if method not in methods_for(model):
+        raise CliError(f"--method {method} does not apply to this run; choose one of {', '.join(methods_for(model))}")
+    explanation = explain(model.eval(), to_float(pixels.unsqueeze(0)), method)  # heat (S, S) sums to 1
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / f"{method}.npy", explanation.heat)
+    render_overlay(original, explanation.heat, opacity=args.opacity).save(out / f"{method}_overlay.png")
+    print(f"{class_names[explanation.target]} {explanation.probabilities[explanation.target]:.1%}; "
+          f"wrote {method}_overlay.png and {method}.npy ({explanation.heat.shape[0]}x{explanation.heat.shape[1]}) to {out}")
+    return 0
+
+
+def _write_walkthrough(args, model, class_names, original, pixels, image_path: Path, out: Path) -> int:
+    """The walkthrough's PNGs and numbers.json for one picture."""
+    from vitcore.data.dataset import to_float
+    from vitcore.explain.attention_maps import maps_from_attentions
+    from vitcore.explain.overlay import heat_tiles_picture, patch_grid_picture, render_overlay
+    from vitcore.explain.walkthrough import walk_through
+
+    walk = walk_through(model, to_float(pixels.unsqueeze(0)))  # (1, 3, S, S) in [0, 1]
+    maps = maps_from_attentions(walk.attention, walk.num_prefix_tokens)  # rollout and CLS maps from the same pass
     out.mkdir(parents=True, exist_ok=True)
     grid = walk.grid_size
     pictures = {
@@ -432,10 +453,52 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_localize(args: argparse.Namespace) -> int:
+    """Pointing game and energy inside the object masks, for every method, with chance and the two sanity checks."""
+    import torch
+
+    from vitcore.data.sources import load_dataset
+    from vitcore.explain.localize import flagged_methods, localization_table
+    from vitcore.explain.methods import methods_for
+    from vitcore.runs.checkpoint import load_model_from_run
+    from vitcore.runs.store import RunStore
+
+    run = RunStore(args.runs_dir).get(args.run)
+    model, model_config, class_names = load_model_from_run(run, torch.device("cpu"))
+    data = load_dataset(args.data if args.data else _source_for_run(run.config()))
+    if data.class_names != class_names:
+        raise CliError(f"the data's classes {data.class_names} differ from the run's {class_names}")
+    if not bool(data.val.mask_known().any()):
+        raise CliError("this dataset has no object masks, so nothing can be scored; build it from COCO with masks "
+                       "(data build-coco) or use the embedded set")
+    allowed = methods_for(model)
+    if args.method is not None and args.method not in allowed:
+        raise CliError(f"--method {args.method} does not apply to this run; choose one of {', '.join(allowed)}")
+    bar = _tqdm_progress("explaining")
+    rows = localization_table(model.eval(), model_config, data.val, (args.method,) if args.method else allowed,
+                              seed=args.seed, limit=args.limit,
+                              progress=lambda label, done, total: bar(done, total, label))
+    bar.close()
+    flagged = flagged_methods(rows)
+    if args.json:
+        print(json.dumps({"run": run.id, "flagged": sorted(flagged),
+                          "rows": [dict(row.__dict__, flagged=row.method in flagged) for row in rows]}))
+        return 0
+    print(f"{'method':22s} {'model':24s} {'pictures':>8s} {'pointing':>9s} {'energy':>7s} {'chance':>7s} {'seconds':>8s}")
+    for row in rows:
+        print(f"{row.method:22s} {row.model_state:24s} {row.pictures:8d} {row.pointing_game:9.1%} {row.energy_inside:7.1%} "
+              f"{row.chance:7.1%} {row.seconds:8.1f}")
+    for method in sorted(flagged):
+        print(f"{method}: its score does not drop for the untrained or randomized model, so its maps do not show "
+              "what the model learned")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from vitcore.explain.methods import CNN_METHODS, VIT_METHODS
     from vitcore.models.config import ATTENTION_CHOICES, TOKENIZER_CHOICES
     from vitcore.presets import PRESET_NAMES
     from vitcore.train.config import AUGMENTATIONS
@@ -523,13 +586,25 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--runs-dir", type=Path, default=default_runs_root())
     predict.set_defaults(handler=cmd_predict)
 
-    explain = commands.add_parser("explain", help="write the walkthrough's pictures and numbers for one image")
-    explain.add_argument("run", help="run id of a ViT run")
+    explain = commands.add_parser("explain", help="explain one image: the walkthrough's pictures, or one method's map")
+    explain.add_argument("run", help="run id")
     explain.add_argument("image", help="image file (JPEG, PNG, WebP, any size or mode)")
-    explain.add_argument("--out", required=True, help="folder for the PNGs and numbers.json")
-    explain.add_argument("--opacity", type=float, default=0.5, help="opacity of the rollout overlay")
+    explain.add_argument("--out", required=True, help="folder for the PNGs, numbers.json or the .npy heat map")
+    explain.add_argument("--method", choices=VIT_METHODS + CNN_METHODS, default=None,
+                         help="write this method's overlay and heat map (default: the walkthrough for a ViT, gradcam for a CNN)")
+    explain.add_argument("--opacity", type=float, default=0.5, help="opacity of the overlay")
     explain.add_argument("--runs-dir", type=Path, default=default_runs_root())
     explain.set_defaults(handler=cmd_explain)
+
+    localize = commands.add_parser("localize", help="does each explanation point at the object? scores with chance and sanity checks")
+    localize.add_argument("run", help="run id")
+    localize.add_argument("--data", default=None, help="dataset folder with masks (default: the run's own)")
+    localize.add_argument("--method", choices=VIT_METHODS + CNN_METHODS, default=None, help="one method (default: all for the run)")
+    localize.add_argument("--limit", type=_positive_int, default=None, help="score only the first N pictures with a mask")
+    localize.add_argument("--seed", type=int, default=0, help="seed of the untrained and randomized controls")
+    localize.add_argument("--json", action="store_true")
+    localize.add_argument("--runs-dir", type=Path, default=default_runs_root())
+    localize.set_defaults(handler=cmd_localize)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Does the model look at the object? Attention mass inside an object mask.
+"""Does the model look at the object? Attention mass inside an object mask, the pointing game, energy inside.
 
 A (g, g) heat map (e.g. attention rollout) is spread over the S x S image:
 each patch's value is copied to every pixel of that patch (nearest-neighbour
@@ -74,3 +74,20 @@ def mask_area_fraction(mask) -> float:
 def localization_score(heat, mask) -> LocalizationScore:
     """Mass on the mask together with its chance level (the mask's area fraction)."""
     return LocalizationScore(mass_on_mask=attention_mass_on_mask(heat, mask), chance_level=mask_area_fraction(mask))
+
+
+def pointing_hit(heat: np.ndarray, mask) -> bool:
+    """The pointing game for one picture: does the (S, S) heat map's maximum lie on the object mask (S, S)?
+
+    Ties (a flat region at the maximum) count as a hit when any maximal pixel lies on the object.
+    """
+    mask = _as_mask(mask)  # (S, S) bool
+    peak = float(heat.max())
+    return bool(mask[heat >= peak].any())
+
+
+def energy_inside(heat: np.ndarray, mask) -> float:
+    """Share (0..1) of an (S, S) heat map's total that lies on the object mask (S, S)."""
+    mask = _as_mask(mask)  # (S, S) bool
+    total = float(heat.sum())
+    return float(heat[mask].sum() / total) if total > 0 else float("nan")
