@@ -395,6 +395,30 @@ def test_train_page_tiny_run_finishes_with_live_charts(trained):
     assert at.query_params["run"] in (run_id, [run_id])
 
 
+def test_the_attention_page_explains_one_picture_for_the_vit_and_the_cnn_side_by_side(trained):
+    at = trained["at"]
+    vit_id, cnn_id = trained["run_ids"]
+    at.switch_page("views/attention.py").run()
+    at.radio(key="attention_source").set_value("validation image").run()
+    at.slider(key="attention_val_index").set_value(1).run()
+    assert not any(caption.startswith("CNN · ") for caption in image_captions(at))  # folded until asked
+    at.toggle(key="attention_compare_cnn").set_value(True).run()
+    assert_clean(at)
+    assert not at.error and at.selectbox(key="attention_cnn_run").value == cnn_id
+    pair = [caption for caption in image_captions(at) if caption.startswith(("ViT · ", "CNN · "))]
+    assert [caption.split(" · ")[:2] for caption in pair] == [["ViT", "attention rollout"], ["CNN", "Grad-CAM"]]
+    on_object = [item.value for item in at.caption if "of this map lies on the object" in item.value]
+    assert len(on_object) == 2  # the synthetic pictures have masks: each map's share on the object
+    at.radio(key="attention_vit_method").set_value("relevance").run()
+    at.radio(key="attention_cnn_method").set_value("integrated_gradients").run()
+    at.slider(key="attention_pair_opacity").set_value(0.9).run()
+    assert_clean(at)
+    pair = [caption for caption in image_captions(at) if caption.startswith(("ViT · ", "CNN · "))]
+    assert [caption.split(" · ")[1] for caption in pair] == ["attention relevance (Chefer et al.)", "integrated gradients"]
+    assert not at.error
+    at.toggle(key="attention_compare_cnn").set_value(False).run()
+
+
 def chart_spec(at: AppTest, key_part: str) -> str:
     """The plotly JSON of the one chart whose element id contains `key_part` (a widget key)."""
     (chart,) = [chart for chart in at.get("plotly_chart") if key_part in chart.proto.id]

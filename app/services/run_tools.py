@@ -51,3 +51,20 @@ def localization(heat: np.ndarray, mask: np.ndarray):
     from vitcore.explain.localization import localization_score
 
     return localization_score(heat, mask)
+
+
+def explain_picture(model, picture: Image.Image, method: str, image_size: int):
+    """vitcore.explain.methods.explain for one PIL picture, resized like the training data (heat (S, S) sums to 1)."""
+    from vitcore.data.dataset import to_float
+    from vitcore.explain.methods import explain
+    from vitcore.explain.predict import prepare_input
+
+    pixels = prepare_input(picture, image_size)  # (3, S, S) uint8
+    return explain(model, to_float(pixels.unsqueeze(0)), method)
+
+
+def energy_on_object(heat: np.ndarray, mask: np.ndarray) -> float:
+    """vitcore.explain.localization.energy_inside: the share of an (S, S) heat map on the object mask."""
+    from vitcore.explain.localization import energy_inside
+
+    return energy_inside(heat, mask)

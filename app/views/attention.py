@@ -34,6 +34,7 @@ from app.components.timelapse import epoch_replay
 from app.services.inference import SINGLE_PICTURE_THREADS, torch_threads
 from app.services.uploads import UPLOAD_TYPES, read_uploaded_image
 from vitcore.errors import VitcoreError
+from vitcore.explain.methods import METHOD_TITLES, methods_for
 
 PREDICTION_CACHE_ENTRIES = 256  # predictions kept for all sessions together (each ~50 kB: attention maps + input pixels)
 SHOW_EVERY_HEAD_DEFAULT = False  # the layers x heads section starts folded: three charts per student cost a full class seconds
@@ -320,8 +321,75 @@ def show_picture_and_prediction(run_id, info, model, class_names, image_size, de
                 "A model that looked everywhere equally would score the object's area fraction (chance)."
             )
 
+    # ------------------------------------------------------------------ ViT vs CNN (a fragment behind a toggle)
+    side_by_side(shown, info, model, class_names, image_size)
+
     # ------------------------------------------------------------------ layers x heads (a fragment behind a toggle)
     every_layer_and_head(maps)
+
+
+@st.cache_data(max_entries=PREDICTION_CACHE_ENTRIES, show_spinner=False)
+def cached_explanation(run_id, checkpoint_mtime, digest, method, image_size, _model, _picture):
+    """run_tools.explain_picture, computed once per (run, checkpoint version, picture content, method)."""
+    with torch_threads(SINGLE_PICTURE_THREADS):
+        return run_tools.explain_picture(_model, _picture, method, image_size)
+
+
+def explanation_column(column, kind: str, info, model, shown: ShownPicture, image_size: int, class_names, opacity: float) -> None:
+    """One side of the comparison: the method picker, the overlay, and the share on the object when the picture has a mask."""
+    methods = methods_for(model)
+    method = column.radio(f"{kind} method", methods, format_func=lambda name: METHOD_TITLES[name], horizontal=True,
+                          key=f"attention_{kind.lower()}_method")
+    try:
+        explanation = cached_explanation(info.id, info.checkpoint_mtime, shown.digest, method, image_size, model, shown.picture)
+    except VitcoreError as error:
+        column.error(str(error))
+        return
+    answer = class_names[explanation.target] if explanation.target < len(class_names) else str(explanation.target)
+    column.image(run_tools.overlay(shown.display, explanation.heat, opacity), width="stretch", output_format="JPEG",
+                 caption=f"{kind} · {METHOD_TITLES[method]} · answers {answer} ({explanation.probabilities[explanation.target]:.0%})")
+    if shown.mask is not None:
+        share = run_tools.energy_on_object(explanation.heat, shown.mask)
+        column.caption(f"{share:.0%} of this map lies on the object (chance: {float(shown.mask.mean()):.0%}).")
+
+
+@st.fragment
+def side_by_side(shown: ShownPicture, vit_info, vit_model, class_names, image_size: int) -> None:
+    """The same picture explained by this ViT run and a CNN run the student picks, one opacity slider for both."""
+    if not st.toggle("Compare with a CNN: what did each model look at?", key="attention_compare_cnn",
+                     help="Explains the picture for this ViT and for a CNN run side by side (Grad-CAM or integrated "
+                          "gradients for the CNN; rollout or attention relevance for the ViT)."):
+        return
+    cnn_runs = [item for item in state.get_run_store().list_runs() if item.model_kind == "cnn" and item.has_checkpoint]
+    if not cnn_runs:
+        st.info("No CNN run with a checkpoint yet: train one on the Train page (or press Home's one-click button).")
+        return
+    cnn_labels = {item.id: item.choice_label for item in cnn_runs}
+    same_data = [item.id for item in cnn_runs if item.dataset_id == vit_info.dataset_id]
+    if st.session_state.get("attention_cnn_run") not in cnn_labels:
+        st.session_state["attention_cnn_run"] = same_data[0] if same_data else cnn_runs[0].id
+    cnn_id = st.selectbox("CNN run", list(cnn_labels), format_func=lambda run_id: cnn_labels[run_id], key="attention_cnn_run")
+    cnn_info = next(item for item in cnn_runs if item.id == cnn_id)
+    if cnn_info.dataset_id != vit_info.dataset_id:
+        st.warning("This CNN run was trained on another dataset than the ViT run, so their explanations cannot be compared; "
+                   "pick a CNN trained on the same data.")
+        return
+    try:
+        cnn_model, _, cnn_classes = state.load_run_model(cnn_info.id, cnn_info.checkpoint_mtime)
+    except VitcoreError as error:  # a deleted run or a corrupt checkpoint: this section says so, the page above stays
+        st.error(f"CNN run `{cnn_id}` cannot be loaded: {error}. Pick another CNN run.")
+        return
+    if list(cnn_classes) != list(class_names):
+        st.warning("This CNN run has other classes than the ViT run; pick a CNN trained on the same classes.")
+        return
+    opacity = st.slider("overlay opacity (both)", 0.0, 1.0, 0.5, 0.05, key="attention_pair_opacity")
+    vit_column, cnn_column = st.columns(2)
+    explanation_column(vit_column, "ViT", vit_info, vit_model, shown, image_size, class_names, opacity)
+    explanation_column(cnn_column, "CNN", cnn_info, cnn_model, shown, image_size, class_names, opacity)
+    st.caption("Bright = where each method says the model looked for the answer it gave. Rollout follows the ViT's "
+               "attention through all layers; attention relevance weighs it by the gradient of the answer (Chefer et "
+               "al. 2021). Grad-CAM weighs the CNN's last feature maps by the gradient of the answer; integrated "
+               "gradients credits single pixels. The Compare page scores every method against object masks.")
 
 
 page = open_page(
