@@ -79,6 +79,28 @@ def test_train_page_shows_size_and_time_before_starting_and_warns_for_the_homewo
     assert parse_count({metric.label: metric.value for metric in at.metric}["parameters"]) < classroom_parameters
 
 
+def test_the_train_pages_share_slider_sets_the_training_images_and_the_run(app_env):
+    import re
+
+    at = new_app().run()
+    at.switch_page("views/train.py").run()
+    images = lambda: int(re.search(r"on (\d+) training images", next(  # noqa: E731
+        item.value for item in at.caption if "training images" in item.value)).group(1))
+    full = images()
+    slider = next(widget for widget in at.slider if widget.key.startswith("train_share_"))
+    assert slider.value == 100
+    slider.set_value(25).run()
+    assert_clean(at)
+    assert images() == full // 4  # the same number of pictures of each class, a quarter of them
+    at.button(key="train_start").click().run()
+    assert_clean(at)
+    from app.state import get_run_store, get_scheduler
+
+    run_id = at.session_state["train_watch"]
+    assert get_run_store().get(run_id).config()["train_config"]["train_fraction"] == 0.25
+    assert get_scheduler().wait_until_idle(timeout=120)  # a few pictures: it ends soon; nothing trains on into other tests
+
+
 def test_attention_lab_equivalence_timing_and_homework_bugs(app_env):
     at = new_app().run()
     at.switch_page("views/attention_lab.py").run()

@@ -200,3 +200,14 @@ def test_explain_method_and_localize_for_a_vit_and_a_cnn(capsys, tmp_path, tiny_
     capsys.readouterr()  # the drawing's own progress bar
     code, _, err = run_cli(capsys, "localize", run_ids["cnn"], "--data", str(unmasked), "--runs-dir", str(runs))
     assert code == 2 and "has no object masks" in err and len(err.strip().splitlines()) == 1
+
+
+def test_train_fraction_flag_is_saved_and_a_bad_share_is_one_line(capsys, tmp_path, tiny_synth_folder):
+    runs = tmp_path / "runs"
+    code, out, err = run_cli(capsys, "train", "--model", "cnn", "--preset", "hw4", "--data", str(tiny_synth_folder),
+                             "--epochs", "1", "--train-fraction", "0.5", "--runs-dir", str(runs))
+    assert code == 0, err
+    run_id = json.loads(out.strip().splitlines()[-1])["run"]
+    assert json.loads((runs / run_id / "config.json").read_text())["train_config"]["train_fraction"] == 0.5
+    code, _, err = run_cli(capsys, "train", "--train-fraction", "1.5", "--runs-dir", str(runs))
+    assert code == 2 and "between 0 and 1" in err and len(err.strip().splitlines()) == 1

@@ -295,3 +295,21 @@ def test_augmentations_keep_shape_and_differ_per_image():
     assert 10 < int(was_flipped.sum()) < 54  # per-image coins, not one for the batch
     crops = build_augmenter("flip_crop", 64)(same)
     assert len({c.sum().item() for c in crops}) > 10
+
+
+def test_a_train_fraction_trains_on_a_seeded_class_by_class_subset_and_keeps_val():
+    from vitcore.data.subset import training_subset
+
+    data = make_colour_data(train_per_class=20, val_per_class=4)
+    subset = training_subset(data.train, 0.25, seed=3)
+    assert torch.bincount(subset.labels).tolist() == [5, 5, 5]  # a quarter of every class
+    assert torch.equal(subset.images, training_subset(data.train, 0.25, seed=3).images)  # same seed, same pictures
+    assert not torch.equal(subset.images, training_subset(data.train, 0.25, seed=4).images)
+    assert training_subset(data.train, 1.0, seed=3) is data.train
+    events = []
+    result = fit(fresh_model(), data, quick_config(epochs=1, batch_size=5, train_fraction=0.25), on_event=events.append)
+    assert result.status == "finished"
+    steps = [event for event in events if event["type"] == "iteration"]
+    assert steps[-1]["steps_per_epoch"] == 3  # 15 of the 60 pictures, 5 per batch
+    with pytest.raises(ValueError, match="train_fraction"):
+        TrainConfig(train_fraction=0.0)

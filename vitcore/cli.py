@@ -60,6 +60,17 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _fraction(text: str) -> float:
+    """A share in (0, 1] for --train-fraction."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1 (e.g. 0.25), got {value}")
+    return value
+
+
 def _tqdm_progress(description: str):
     """A progress(done, total, message) callback drawing a tqdm bar on stderr.
 
@@ -228,6 +239,7 @@ def _train_command(args: argparse.Namespace, context) -> int:
         "cutmix_alpha": args.cutmix,
         "max_train_batches_per_epoch": args.max_batches,
         "min_seconds_per_step": args.demo_pace,
+        "train_fraction": args.train_fraction,
     }
     preset = get_preset(args.model, args.preset, num_classes=len(data.class_names), image_size=data.image_size).with_overrides(
         model={key: value for key, value in model_changes.items() if value is not None},  # only the flags given
@@ -559,6 +571,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="MixUp strength: blend pairs of images and labels (0 = off; the preset's value by default)")
     train.add_argument("--cutmix", type=_mixing_strength, default=None, metavar="ALPHA",
                        help="CutMix strength: paste a box of one image into another (0 = off; with --mixup, one per batch)")
+    train.add_argument("--train-fraction", type=_fraction, default=None, metavar="SHARE",
+                       help="train on this share of the training set (seeded, class by class; e.g. 0.25); val is unchanged")
     train.add_argument("--drop-dirty", action="store_true", help="drop multi-label and train/val leaked files")
     train.add_argument("--runs-dir", type=Path, default=default_runs_root())
     train.set_defaults(handler=cmd_train)

@@ -17,6 +17,7 @@ from vitcore.errors import RunError, VitcoreError
 from vitcore.models.attention import ATTENTION_VARIANTS
 from vitcore.presets import get_preset, list_presets
 from vitcore.train.config import AUGMENTATIONS, MAX_DEMO_PACE_S
+from vitcore.data.subset import training_subset
 from vitcore.train.engine import steps_per_epoch_for
 
 HOMEWORK_CPU_WARNING_PARAMS = 100_000_000  # warn above this many parameters when training on a CPU
@@ -136,6 +137,11 @@ with recipe_column:
             help="Paste a random box of one training image into another; the label is shared by area. "
             "With MixUp on too, each batch uses one of the two. It pays off over long runs (see the README's ablations).",
         )
+    train_percent = st.slider(
+        "share of the training set (%)", 5, 100, int(round(base.train_fraction * 100)), 5, key=f"train_share_{suffix}",
+        help="Train on part of the training pictures (chosen by the seed, class by class); validation stays the same. "
+             "The Compare page's data-efficiency sweep trains both models on 10, 25, 50 and 100 %.",
+    )
     if clamped:
         st.caption("Defaults moved into the allowed range: " + "; ".join(clamped) + ".")
     try:
@@ -152,6 +158,7 @@ with recipe_column:
             cutmix_alpha=float(cutmix_alpha),
             max_train_batches_per_epoch=int(max_batches) or None,
             min_seconds_per_step=float(demo_pace),
+            train_fraction=int(train_percent) / 100,
         )
     except ValueError as error:
         st.error(str(error))
@@ -164,14 +171,15 @@ with cost_column:
     from vitcore.models.config import config_to_dict
 
     cost = cached_cost(json.dumps(config_to_dict(model_config), sort_keys=True), kind)
-    steps = steps_per_epoch_for(len(data.train), train_config)  # exactly what the training loop will do
+    training_images = len(training_subset(data.train, train_config.train_fraction, train_config.seed))
+    steps = steps_per_epoch_for(training_images, train_config)  # exactly what the training loop will do
     images_per_epoch = steps * int(batch_size)
     seconds = estimate_training_seconds(cost, images_per_epoch, int(epochs), device_flops(str(device)))
     left, right = st.columns(2)
     left.metric("parameters", format_count(cost.parameters))
     right.metric("estimated time", format_seconds(seconds))
     st.caption(
-        f"{steps} steps per epoch × {int(epochs)} epochs on {len(data.train)} training images. The parameter count is "
+        f"{steps} steps per epoch × {int(epochs)} epochs on {training_images} training images. The parameter count is "
         "computed on PyTorch's meta device (no memory used); the time is a rough rule: FLOPs of the model × images ÷ "
         "the measured speed of this device."
     )

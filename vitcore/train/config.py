@@ -45,6 +45,7 @@ class TrainConfig:
     data_on_device: bool = True  # copy the uint8 dataset to the device once, before training
     num_threads: int | None = None  # torch.set_num_threads on CPU (process-wide!); None leaves it alone
     cpu_nice: int = 0  # background jobs on CPU: raise the training thread's nice value by this (0-19) so pages run first
+    train_fraction: float = 1.0  # share of the training split to train on (seeded, class by class); the val split is unchanged
     record_timelapse: bool = True  # ViT runs: after init and every epoch, save 10 probe pictures' attention and logit lens (timelapse.jsonl)
 
     def __post_init__(self) -> None:
@@ -77,6 +78,8 @@ class TrainConfig:
             raise ValueError(f"cutmix_alpha must be >= 0, got {self.cutmix_alpha}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be positive or None, got {self.grad_clip}")
+        if not 0.0 < self.train_fraction <= 1.0:
+            raise ValueError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
         if not 0 <= int(self.cpu_nice) <= 19:
             raise ValueError(f"cpu_nice must be between 0 and 19, got {self.cpu_nice}")
         if not 0.0 <= self.min_seconds_per_step <= MAX_DEMO_PACE_S:

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from vitcore.data.dataset import ClassificationData, ImageSplit, to_float
+from vitcore.data.subset import training_subset
 from vitcore.device import resolve_device
 from vitcore.evaluate import autocast_context, loss_and_accuracy, predict_logits
 from vitcore.seeding import seed_everything
@@ -302,7 +303,8 @@ def _set_up(model, data, config, device, reporter, stop_requested, before_step, 
         rank_batch_size = per_rank_batch_size(config.batch_size, distributed.world_size)
         # DDP copies rank 0's weights to every rank here, then averages gradients in backward().
         training_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    train_split: ImageSplit = data.train.to(device) if config.data_on_device else data.train
+    train_split: ImageSplit = training_subset(data.train, config.train_fraction, config.seed)  # all of it by default
+    train_split = train_split.to(device) if config.data_on_device else train_split
     val_split: ImageSplit = data.val.to(device) if config.data_on_device else data.val
     if distributed is not None:
         val_split = shard_split(val_split, distributed)  # this rank validates its slice only
