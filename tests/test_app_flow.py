@@ -298,6 +298,28 @@ def test_the_folded_layers_section_is_one_toggle_that_carries_its_explanation(tr
     assert len(picture_charts(at)) == 0
 
 
+def test_compare_page_scores_every_explanation_against_the_masks_with_both_controls(trained):
+    at = trained["at"]
+    at.switch_page("views/compare.py").run()
+    assert_clean(at)
+    assert not [frame for frame in at.dataframe if "pointing game" in frame.value.columns]  # only on request
+    at.number_input(key="compare_score_pictures").set_value(10).run()
+    at.button(key="compare_score").click().run()
+    assert_clean(at)
+    (table,) = [frame.value for frame in at.dataframe if "pointing game" in frame.value.columns]
+    assert len(table) == 12  # 2 models x 2 methods x (trained, untrained, randomized)
+    assert set(zip(table["model"], table["method"])) == {
+        ("ViT", "attention rollout"), ("ViT", "attention relevance (Chefer et al.)"), ("CNN", "Grad-CAM"),
+        ("CNN", "integrated gradients")}
+    assert set(table["weights"]) == {"trained", "untrained", "last layers randomized"}
+    assert (table["pictures"] == 10).all() and table["chance"].between(0.01, 0.99).all()
+    assert table["pointing game"].between(0, 1).all() and table["energy inside"].between(0, 1).all()
+    second = new_app().run()  # another student: the same table, without pressing anything
+    second.switch_page("views/compare.py").run()
+    second.number_input(key="compare_score_pictures").set_value(10).run()
+    assert [frame.value for frame in second.dataframe if "pointing game" in frame.value.columns][0].equals(table)
+
+
 def test_compare_page_shows_shared_scale_confusion_matrices(trained):
     at = trained["at"]
     at.switch_page("views/compare.py").run()
@@ -308,7 +330,7 @@ def test_compare_page_shows_shared_scale_confusion_matrices(trained):
     assert list(table.columns[:3]) == ["class", "ViT", "CNN"]
     assert ((table["ViT"] >= 0) & (table["ViT"] <= 1)).all()
     charts = at.get("plotly_chart")
-    assert len(charts) == 3  # two matrices + learning curves
+    assert len(charts) == 4  # two matrices, the learning curves, accuracy against training-set size (the one-click runs)
     import json
 
     specs = [json.loads(chart.proto.spec) for chart in charts[:2]]
@@ -404,7 +426,8 @@ def test_the_attention_page_explains_one_picture_for_the_vit_and_the_cnn_side_by
     assert not any(caption.startswith("CNN · ") for caption in image_captions(at))  # folded until asked
     at.toggle(key="attention_compare_cnn").set_value(True).run()
     assert_clean(at)
-    assert not at.error and at.selectbox(key="attention_cnn_run").value == cnn_id
+    assert not at.error and any(label.endswith(cnn_id[-4:]) for label in at.selectbox(key="attention_cnn_run").options)
+    at.selectbox(key="attention_cnn_run").set_value(cnn_id).run()
     pair = [caption for caption in image_captions(at) if caption.startswith(("ViT · ", "CNN · "))]
     assert [caption.split(" · ")[:2] for caption in pair] == [["ViT", "attention rollout"], ["CNN", "Grad-CAM"]]
     on_object = [item.value for item in at.caption if "of this map lies on the object" in item.value]

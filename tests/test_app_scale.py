@@ -77,11 +77,16 @@ def buttons_with_key(at: AppTest, key: str) -> list:
     return [button for button in at.button if button.key == key]
 
 
+def trace_values(values) -> list:
+    """A plotly trace array as a list (plain list, or plotly's base64 typed array)."""
+    if isinstance(values, dict) and "bdata" in values:
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"])).tolist()
+    return list(values)
+
+
 def trace_length(values) -> int:
     """Length of a plotly trace array (plain list, or plotly's base64 typed array)."""
-    if isinstance(values, dict) and "bdata" in values:
-        return len(np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"])))
-    return len(values)
+    return len(trace_values(values))
 
 
 def make_vit_run(store, name: str, class_names: list[str], dataset_id: str = "synthetic-test", model_config=None) -> str:
@@ -332,6 +337,66 @@ def test_a_cnn_run_on_another_dataset_is_refused_beside_the_vit_in_one_sentence(
     assert viewer.selectbox(key="attention_cnn_run").value == run.id
     assert any("trained on another dataset" in text for text in texts(viewer.warning))
     assert not viewer.error and any(text.startswith("Prediction: ") for text in texts(viewer.subheader))
+
+
+def make_cnn_run(store, name: str, class_names: list[str], dataset_id: str) -> str:
+    """A finished hw4 CNN run folder with real (untrained) weights."""
+    from vitcore.models.config import CNNConfig, config_to_dict
+    from vitcore.models.factory import build_model
+
+    cnn_config = CNNConfig(arch="hw4", num_classes=len(class_names), image_size=64)
+    run = store.create_run(name, config_to_dict(cnn_config), {"epochs": 1}, class_names, dataset_id, "test")
+    run.save_checkpoint({"model": build_model(cnn_config).state_dict(), "model_config": config_to_dict(cnn_config),
+                         "class_names": class_names})
+    run.append_metrics({"type": "epoch", "epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.5, "seconds": 1.0})
+    run.set_status("finished", "done")
+    return run.id
+
+
+def test_the_data_efficiency_sweep_queues_eight_runs_within_the_session_limit_and_draws_them(server_env):
+    """One button plans 8 runs; the session's limit (3 queued or training) holds; the rest follow as runs finish."""
+    import json
+
+    from app import state
+
+    scheduler, store = server_env["scheduler"], server_env["store"]
+    data = state.active_dataset()
+    make_vit_run(store, "vit-seen", list(data.class_names), dataset_id=data.dataset_id)
+    make_cnn_run(store, "cnn-seen", list(data.class_names), data.dataset_id)
+    viewer = new_session().run()
+    viewer.switch_page("views/compare.py").run()
+    assert_clean(viewer)
+    assert not viewer.button(key="compare_sweep").disabled
+    viewer.button(key="compare_sweep").click().run()
+    assert_clean(viewer)
+    plan_files = list((store.root / ".sweeps").glob("*.json"))
+    assert len(plan_files) == 1
+    plan = json.loads(plan_files[0].read_text())
+    assert len(plan["submitted"]) == 3 and len(plan["pending"]) == 5  # the session's limit, not all eight at once
+    assert viewer.button(key="compare_sweep").disabled
+    assert any("5 to go" in text for text in texts(viewer.info))
+    assert [store.get(run_id).config()["train_config"]["train_fraction"] for run_id in plan["submitted"]] == [0.1, 0.1, 0.25]
+    deadline = time.monotonic() + 240
+    while plan["pending"] and time.monotonic() < deadline:  # the page's fragment submits more as runs finish
+        scheduler.wait_until_idle(timeout=60)
+        viewer.run()
+        plan = json.loads(plan_files[0].read_text())
+    assert not plan["pending"] and len(plan["submitted"]) == 8
+    assert scheduler.wait_until_idle(timeout=120)
+    viewer.run()
+    assert_clean(viewer)
+    names = sorted(store.get(run_id).config()["name"] for run_id in plan["submitted"])
+    assert names == sorted(f"{kind}-{percent}pct" for kind in ("vit-classroom", "cnn-hw4") for percent in (10, 25, 50, 100))
+    (chart,) = [chart for chart in viewer.get("plotly_chart") if "compare_data_efficiency" in chart.proto.id]
+    lines = {trace["name"]: trace for trace in json.loads(chart.proto.spec)["data"]}
+    assert set(lines) == {"ViT (classroom)", "CNN (hw4)"}
+    from vitcore.data.subset import training_subset
+
+    sizes = [len(training_subset(data.train, share, 0)) for share in (0.1, 0.25, 0.5, 1.0)]
+    assert sizes[-1] == len(data.train) and sizes[0] < sizes[-1]
+    for trace in lines.values():  # one point per training-set size (on this tiny set 10 % and 25 % are the same pictures)
+        assert trace_values(trace["x"]) == sorted(set(sizes)) and sum(trace_values(trace["customdata"])) == 4
+    assert not viewer.button(key="compare_sweep").disabled  # nothing left to submit: another sweep may start
 
 
 def test_without_validation_pictures_the_attention_page_asks_for_an_upload(server_env, monkeypatch):

@@ -225,3 +225,13 @@ def test_timelapse_cost_quick_reports_overhead_and_file_size():
         100 * record["record_s_median"] / statistics.median(record["epoch_s_recording"] + record["epoch_s_not_recording"]), rel=0.05)
     assert record["best_run_snapshots"] == 56 and 100_000 < record["best_run_timelapse_bytes"] < 1_000_000
     assert "recording / epoch (%)" in stdout
+
+
+def test_data_efficiency_quick_trains_both_models_on_each_share():
+    record, stdout = run_bench("data_efficiency.py", "--quick")
+    assert record["bench"] == "data_efficiency"
+    cells = {(run["model"], run["fraction"]): run for run in record["runs"]}
+    assert set(cells) == {(model, share) for model in ("vit/classroom", "cnn/hw4") for share in (0.5, 1.0)}
+    assert cells[("cnn/hw4", 0.5)]["train_images"] == record["train_images_total"] // 2
+    assert all(0 <= run["val_acc"] <= 1 for run in record["runs"])
+    assert "ViT - CNN" in stdout

@@ -374,3 +374,18 @@ def layer_bars(values_by_name: dict[str, np.ndarray], title: str, y_title: str) 
     layout["barmode"] = "group"
     layout["yaxis"] = dict(title=dict(text=y_title))
     return _figure(traces, layout)
+
+
+def accuracy_against_size(points: pd.DataFrame) -> go.Figure:
+    """Validation accuracy against training pictures, one line per model (columns: model, train_images, val_acc, runs)."""
+    figure = go.Figure()
+    for index, (model, frame) in enumerate(points.groupby("model", sort=True)):
+        frame = frame.sort_values("train_images")
+        figure.add_trace(go.Scatter(
+            x=frame["train_images"], y=frame["val_acc"], name=model, mode="lines+markers",
+            line=dict(color=RUN_COLOURS[index % len(RUN_COLOURS)]), customdata=frame["runs"],
+            hovertemplate="%{x} training pictures: %{y:.1%} (mean of %{customdata} run(s))<extra>" + model + "</extra>",
+        ))
+    figure.update_xaxes(title_text="training pictures", type="log")
+    figure.update_yaxes(title_text="validation accuracy", range=[0, 1], tickformat=".0%")
+    return _layout(figure, "validation accuracy against training-set size", height=400)

@@ -9,6 +9,8 @@ from app import state
 from app.services import run_tools
 from app.components import charts
 from app.components.page import open_page
+from app.components.data_efficiency import data_efficiency_section
+from app.components.explanation_scores import explanation_scores_section
 from app.components.run_picker import deleted_warning, forget_deleted_runs
 from vitcore.errors import RunError, VitcoreError
 
@@ -157,3 +159,9 @@ st.caption(
     "Dashed = training accuracy, solid = validation accuracy. A growing gap between them is overfitting; ViTs usually need "
     "more data or augmentation than CNNs before they stop overfitting small datasets."
 )
+
+# ------------------------------------------------------------------ explanations scored against object masks
+explanation_scores_section(chosen, data)
+
+# ------------------------------------------------------------------ accuracy against training-set size
+data_efficiency_section(store, page.scheduler, page.owner, data)
