@@ -235,3 +235,14 @@ def test_data_efficiency_quick_trains_both_models_on_each_share():
     assert cells[("cnn/hw4", 0.5)]["train_images"] == record["train_images_total"] // 2
     assert all(0 <= run["val_acc"] <= 1 for run in record["runs"])
     assert "ViT - CNN" in stdout
+
+
+def test_explanation_speed_quick_times_every_method_and_the_scores():
+    record, stdout = run_bench("explanation_speed.py", "--quick")
+    assert record["bench"] == "explanation_speed"
+    assert {(entry["model"], entry["method"]) for entry in record["one_picture"]} == {
+        ("vit/classroom", "rollout"), ("vit/classroom", "relevance"), ("cnn/hw4", "gradcam"), ("cnn/hw4", "integrated_gradients")}
+    assert all(0 < entry["median_ms"] <= entry["max_ms"] for entry in record["one_picture"])
+    assert record["target_met"] == (record["worst_ms"] <= 300.0)
+    assert [entry["pictures"] for entry in record["localization"]] == [10, 10]
+    assert "projected s for 2,500" in stdout
