@@ -373,6 +373,15 @@ def test_classroom_flow_in_a_real_browser(server, page, tmp_path):
         bottoms = colour_bar_bottoms(page)
         assert len(bottoms) == 5, f"expected five heat maps with a colour bar, found {len(bottoms)}"
         assert all(max(pixel) <= 40 for pixel in bottoms), f"the value 0 is not drawn dark: {bottoms}"
+        # The same upload explained for the ViT and for the CNN, side by side: both overlays load.
+        wait_until_idle(page)
+        page.get_by_text("Compare with a CNN", exact=False).first.click()
+        for caption in ("ViT · attention rollout", "CNN · Grad-CAM"):
+            picture = page.locator('[data-testid="stImage"]').filter(has_text=caption).locator("img")
+            expect(picture).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+            picture.evaluate("img => img.decode()")
+            width, height = picture.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+            assert width > 0 and abs(width / height - 640 / 480) < 0.02, f"{caption}: the overlay is {width}×{height}"
         assert_no_error_boxes(page, "Attention")
         save_full_page(page, "attention")
 

@@ -60,8 +60,11 @@ def data_efficiency_section(store, scheduler, owner: str, data) -> None:
     st.subheader("How much data does each model need?")
     st.markdown(
         "A CNN's convolutions build in two assumptions about pictures: nearby pixels belong together (locality) and "
-        "a cat is a cat wherever it sits (translation equivariance). A ViT starts without them and must learn them from "
-        "the data. So with less data the ViT should fall behind the CNN, and catch up as the data grows."
+        "a cat is a cat wherever it sits (translation equivariance). A plain ViT starts without them and must learn "
+        "them from the data, so the textbook expects it to fall further behind the CNN the less data it gets. Check it "
+        "here, and mind the recipes: the classroom ViT makes its tokens with a few convolutions (some of the same "
+        "built-in assumptions) and trains with augmentation, while the homework's CNN has none and memorises its "
+        "training set."
     )
     points = size_points(store, data)
     if points.empty:
