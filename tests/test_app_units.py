@@ -307,3 +307,24 @@ def test_progress_text_says_when_a_run_paused_for_students_pictures():
 
     assert text(0.4) == "run-a · running · epoch 2/12 · step 5/40 · ETA 1 min 5 s"  # under a second: not worth a word
     assert text(12.0) == "run-a · running · epoch 2/12 · step 5/40 · ETA 1 min 5 s · paused 12 s for students' pictures"
+
+
+def test_the_scores_section_says_in_one_sentence_that_a_dataset_without_masks_cannot_be_scored():
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        from types import SimpleNamespace
+
+        import torch
+
+        from app.components.explanation_scores import explanation_scores_section
+        from vitcore.data.dataset import ImageSplit
+
+        split = ImageSplit(images=torch.zeros(2, 3, 8, 8, dtype=torch.uint8), labels=torch.zeros(2, dtype=torch.long),
+                           names=["cat/a.jpg", "dog/b.jpg"])  # a folder without masks_<split>.npz
+        explanation_scores_section({}, SimpleNamespace(val=split, dataset_id="folder-test"))
+
+    at = AppTest.from_function(page, default_timeout=60).run()
+    assert not at.exception
+    assert len(at.info) == 1 and "has no object masks" in at.info[0].value
+    assert not at.button and not at.dataframe
