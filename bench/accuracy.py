@@ -144,12 +144,14 @@ def run_one_seed(kind: str, name: str, seed: int, data, val_dedup, args) -> dict
     train_seconds = time.perf_counter() - start
     batch = train_config.eval_batch_size
     val_acc = loss_and_accuracy(model, data.val, device, batch)[1]
+    val_tta_acc = loss_and_accuracy(model, data.val, device, batch, flip_tta=True)[1]  # plus each picture's mirror image
     dedup_acc = loss_and_accuracy(model, val_dedup, device, batch)[1]
     train_acc = loss_and_accuracy(model, data.train, device, batch)[1]
-    log(f"  {kind}/{name} seed {seed}: val {val_acc:.4f}  dedup val {dedup_acc:.4f}  train {train_acc:.4f}  "
-        f"({train_seconds:.1f} s, {train_config.epochs} epochs)")
+    log(f"  {kind}/{name} seed {seed}: val {val_acc:.4f}  val with flip TTA {val_tta_acc:.4f}  dedup val {dedup_acc:.4f}  "
+        f"train {train_acc:.4f}  ({train_seconds:.1f} s, {train_config.epochs} epochs)")
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports kB
-    return {"seed": seed, "val_acc": val_acc, "dedup_val_acc": dedup_acc, "train_acc": train_acc, "seconds": train_seconds,
+    return {"seed": seed, "val_acc": val_acc, "val_tta_acc": val_tta_acc, "dedup_val_acc": dedup_acc, "train_acc": train_acc,
+            "seconds": train_seconds,
             "epochs": train_config.epochs, "device": device.type, "peak_rss_mb": round(peak_rss_mb, 1)}
 
 
@@ -162,7 +164,7 @@ def summarise(preset_name: str, runs: list[dict], overrides: dict[str, dict]) ->
     """One JSON record for a preset from its per-seed runs."""
     record: dict = {"preset": preset_name, "overrides": overrides, "seeds": len(runs), "epochs": runs[0]["epochs"],
                     "device": runs[0]["device"]}
-    for key in ("val_acc", "dedup_val_acc", "train_acc"):
+    for key in ("val_acc", "val_tta_acc", "dedup_val_acc", "train_acc"):
         mean, std = mean_and_std([run[key] for run in runs])
         record[f"{key}_mean"], record[f"{key}_std"] = json_number(mean), json_number(std)
     gap_mean, gap_std = mean_and_std([run["train_acc"] - run["val_acc"] for run in runs])
@@ -257,11 +259,13 @@ def main(argv=None) -> int:
             runs = [run_one_seed(kind, name, seed, data, val_dedup, args) for seed in range(args.first_seed, args.first_seed + args.seeds)]
             records.append(summarise(preset_name, runs, args.overrides))
 
-    headers = ["preset", "seeds", "epochs", "val acc", "dedup val acc", "train acc", "train-val gap", "s/seed", "device"]
+    headers = ["preset", "seeds", "epochs", "val acc", "val acc, flip TTA", "dedup val acc", "train acc", "train-val gap",
+               "s/seed", "device"]
     rows = [
         [
             " ".join(filter(None, [record["preset"], describe_overrides(record["overrides"])])), record["seeds"], record["epochs"],
-            plus_minus(record, "val_acc"), plus_minus(record, "dedup_val_acc"), plus_minus(record, "train_acc"),
+            plus_minus(record, "val_acc"), plus_minus(record, "val_tta_acc"), plus_minus(record, "dedup_val_acc"),
+            plus_minus(record, "train_acc"),
             plus_minus(record, "gap"),
             record["seconds_per_seed"], record["device"],
         ]

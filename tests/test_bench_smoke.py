@@ -166,6 +166,7 @@ def test_accuracy_quick_reports_mean_std_dedup_and_gap():
         assert preset["val_acc_mean"] == run["val_acc"] and preset["val_acc_std"] == 0.0
         assert preset["gap_mean"] == pytest.approx(run["train_acc"] - run["val_acc"], abs=1e-3)
         assert 0.0 <= preset["dedup_val_acc_mean"] <= 1.0
+        assert 0.0 <= run["val_tta_acc"] <= 1.0 and preset["val_tta_acc_mean"] == run["val_tta_acc"]
 
 
 def test_accuracy_set_changes_the_recipe_and_records_it():

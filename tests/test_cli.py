@@ -209,5 +209,8 @@ def test_train_fraction_flag_is_saved_and_a_bad_share_is_one_line(capsys, tmp_pa
     assert code == 0, err
     run_id = json.loads(out.strip().splitlines()[-1])["run"]
     assert json.loads((runs / run_id / "config.json").read_text())["train_config"]["train_fraction"] == 0.5
+    code, out, err = run_cli(capsys, "eval", run_id, "--tta", "--json", "--runs-dir", str(runs))
+    assert code == 0, err
+    assert json.loads(out)["flip_tta"] is True and 0 <= json.loads(out)["accuracy"] <= 1
     code, _, err = run_cli(capsys, "train", "--train-fraction", "1.5", "--runs-dir", str(runs))
     assert code == 2 and "between 0 and 1" in err and len(err.strip().splitlines()) == 1

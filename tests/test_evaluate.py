@@ -72,3 +72,30 @@ def test_model_is_left_in_its_training_mode():
     empty = ImageSplit(images=torch.zeros(0, 3, 8, 8, dtype=torch.uint8), labels=torch.zeros(0, dtype=torch.long), names=[])
     loss, accuracy = loss_and_accuracy(model, empty, torch.device("cpu"))
     assert math.isnan(loss) and math.isnan(accuracy)
+
+
+class LeftHalfModel(nn.Module):
+    """Votes by where the light is: class 0 when the left half is brighter, class 1 when the right half is."""
+
+    def forward(self, images, return_attention=False):
+        half = images.shape[-1] // 2
+        left, right = images[..., :half].mean(dim=(1, 2, 3)), images[..., half:].mean(dim=(1, 2, 3))  # (B,), (B,)
+        return torch.stack([left - right, right - left], dim=1) * 10.0  # (B, 2)
+
+
+def test_flip_tta_adds_the_mirror_images_logits():
+    images = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
+    images[0, :, :, :4] = 200  # bright on the left
+    images[1, :, :, :3] = 90  # a little light on the far left
+    images[1, :, :, 6:] = 250  # and more on the far right
+    split = ImageSplit(images=images, labels=torch.tensor([0, 1]), names=["a.png", "b.png"])
+    from vitcore.evaluate import predict_logits
+
+    plain = predict_logits(LeftHalfModel(), split, torch.device("cpu"))
+    mirrored = predict_logits(LeftHalfModel(), ImageSplit(images=images.flip(-1), labels=split.labels, names=split.names),
+                              torch.device("cpu"))
+    with_tta = predict_logits(LeftHalfModel(), split, torch.device("cpu"), flip_tta=True)
+    torch.testing.assert_close(with_tta, plain + mirrored)  # each picture's logits plus its mirror's
+    assert loss_and_accuracy(LeftHalfModel(), split, torch.device("cpu"))[1] == 1.0
+    assert loss_and_accuracy(LeftHalfModel(), split, torch.device("cpu"), flip_tta=True)[1] == 0.5  # a mirror-symmetric vote
+    assert evaluate(LeftHalfModel(), split, ["left", "right"], torch.device("cpu"), flip_tta=True).accuracy == 0.5

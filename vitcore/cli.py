@@ -353,11 +353,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     data = load_dataset(source)
     if data.class_names != class_names:
         raise CliError(f"the data's classes {data.class_names} differ from the run's {class_names}")
-    result = evaluate(model, data.val, class_names, device)
+    result = evaluate(model, data.val, class_names, device, flip_tta=args.tta)
     if args.json:
-        print(json.dumps(result.to_dict()))
+        print(json.dumps({**result.to_dict(), "flip_tta": args.tta}))
         return 0
-    print(f"run {run.id}: val accuracy {result.accuracy:.4f} on {len(data.val)} images")
+    with_tta = " with flip test-time augmentation" if args.tta else ""
+    print(f"run {run.id}: val accuracy {result.accuracy:.4f} on {len(data.val)} images{with_tta}")
     width = max(len(name) for name in class_names)
     print("confusion matrix (rows = true class, columns = predicted):")
     print(" " * (width + 2) + " ".join(f"{name[:6]:>6}" for name in class_names))
@@ -586,6 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run", help="run id")
     evaluate.add_argument("--data", default=None, help="dataset folder (default: the run's own)")
     evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--tta", action="store_true", help="add the logits of each picture's mirror image (flip test-time augmentation)")
     evaluate.add_argument("--json", action="store_true")
     evaluate.add_argument("--runs-dir", type=Path, default=default_runs_root())
     evaluate.set_defaults(handler=cmd_eval)

@@ -32,8 +32,12 @@ def predict_logits(
     device: torch.device,
     batch_size: int = 256,
     autocast_dtype: torch.dtype | None = None,
+    flip_tta: bool = False,
 ) -> torch.Tensor:
-    """Float32 logits for every image of `split`, on the CPU: (N, C)."""
+    """Float32 logits for every image of `split`, on the CPU: (N, C).
+
+    `flip_tta`: test-time augmentation, the logits of each picture and of its mirror image added together.
+    """
     was_training = model.training
     model.eval()
     outputs = []
@@ -41,7 +45,10 @@ def predict_logits(
         for start in range(0, len(split), batch_size):
             batch_uint8 = split.images[start : start + batch_size].to(device, non_blocking=True)  # (B, 3, S, S)
             with autocast_context(device, autocast_dtype):
-                logits = model(to_float(batch_uint8))  # (B, C)
+                pictures = to_float(batch_uint8)  # (B, 3, S, S)
+                logits = model(pictures)  # (B, C)
+                if flip_tta:
+                    logits = logits + model(pictures.flip(-1))  # (B, C): plus the left-right mirror's logits
             outputs.append(logits.float().cpu())
     finally:
         model.train(was_training)
@@ -56,11 +63,12 @@ def loss_and_accuracy(
     device: torch.device,
     batch_size: int = 512,
     autocast_dtype: torch.dtype | None = None,
+    flip_tta: bool = False,
 ) -> tuple[float, float]:
-    """Mean cross-entropy (no label smoothing) and accuracy on `split`."""
+    """Mean cross-entropy (no label smoothing) and accuracy on `split` (with flip_tta: of the summed logits)."""
     if len(split) == 0:
         return float("nan"), float("nan")
-    logits = predict_logits(model, split, device, batch_size, autocast_dtype)  # (N, C)
+    logits = predict_logits(model, split, device, batch_size, autocast_dtype, flip_tta)  # (N, C)
     labels = split.labels.cpu()  # (N,)
     loss = F.cross_entropy(logits, labels).item()
     accuracy = (logits.argmax(dim=1) == labels).float().mean().item()
@@ -100,10 +108,11 @@ def evaluate(
     device: torch.device,
     batch_size: int = 256,
     autocast_dtype: torch.dtype | None = None,
+    flip_tta: bool = False,
 ) -> EvalResult:
-    """Run `model` over `split` and compute accuracy, loss, confusion and per-class scores."""
+    """Run `model` over `split` and compute accuracy, loss, confusion and per-class scores (flip_tta: see predict_logits)."""
     num_classes = len(class_names)
-    logits = predict_logits(model, split, device, batch_size, autocast_dtype)  # (N, C)
+    logits = predict_logits(model, split, device, batch_size, autocast_dtype, flip_tta)  # (N, C)
     labels = split.labels.cpu()  # (N,)
     if len(split) == 0:
         logits = torch.zeros(0, num_classes)

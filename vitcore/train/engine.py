@@ -234,8 +234,8 @@ def wait_for_demo_pace(step_started: float, min_seconds_per_step: float, stop_re
 def _validate(model, val_split: ImageSplit, device, config: TrainConfig, autocast_dtype, distributed) -> tuple[float, float]:
     """Mean cross-entropy and accuracy on the val split (each rank does its slice, then the sums are added)."""
     if distributed is None:
-        return loss_and_accuracy(model, val_split, device, config.eval_batch_size, autocast_dtype)
-    logits = predict_logits(model, val_split, device, config.eval_batch_size, autocast_dtype)  # (n, C) this rank's slice
+        return loss_and_accuracy(model, val_split, device, config.eval_batch_size, autocast_dtype, config.flip_tta)
+    logits = predict_logits(model, val_split, device, config.eval_batch_size, autocast_dtype, config.flip_tta)  # (n, C) this rank's slice
     labels = val_split.labels.cpu()  # (n,)
     loss_sum = F.cross_entropy(logits, labels, reduction="sum").item() if len(labels) else 0.0
     correct = int((logits.argmax(dim=1) == labels).sum().item()) if len(labels) else 0
