@@ -77,3 +77,12 @@ def test_cnns_overfit_sixteen_images(arch, width):
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.6 * losses[0]
+
+
+def test_resnet9_is_the_airbench_shape_with_about_1_9m_weights():
+    model = build_model(CNNConfig(arch="resnet9"))
+    assert 1_800_000 < sum(p.numel() for p in model.parameters()) < 2_000_000
+    assert model(torch.rand(2, 3, 64, 64)).shape == (2, 5)
+    assert isinstance(model.pool, torch.nn.AdaptiveMaxPool2d)  # global MAX pool
+    features = model.stages(model.normalize(torch.rand(1, 3, 64, 64)))
+    assert features.shape == (1, 256, 8, 8)  # stride-2 stem and two max pools: 64 -> 8

@@ -18,19 +18,19 @@ from captum.attr import IntegratedGradients, LayerGradCam
 from torch import nn
 
 from vitcore.errors import VitcoreError
-from vitcore.models.cnn import HW4CNN, ResidualCNN
+from vitcore.models.cnn import HW4CNN, ResidualCNN, ResNet9
 
 INTEGRATED_GRADIENT_STEPS = 32  # points on the path from the black picture to the picture
 
 
 def last_conv_stage(model: nn.Module) -> nn.Module:
-    """The module whose output Grad-CAM weighs: the last convolution of the HW4 net, the last block of the residual net."""
+    """The module whose output Grad-CAM weighs: the last convolution of the HW4 net, the last block of a residual net."""
     if isinstance(model, HW4CNN):
         convolutions = [module for module in model.features if isinstance(module, nn.Conv2d)]
         return convolutions[-1]
-    if isinstance(model, ResidualCNN):
-        return model.stages[-1]
-    raise VitcoreError("Grad-CAM needs a CNN of this project (the HW4 net or the residual net).")
+    if isinstance(model, (ResidualCNN, ResNet9)):
+        return model.stages[-1]  # the last residual block / pair
+    raise VitcoreError("Grad-CAM needs a CNN of this project (the HW4 net or a residual net).")
 
 
 def grad_cam(model: nn.Module, image: torch.Tensor, target: int) -> torch.Tensor:

@@ -109,10 +109,61 @@ class ResidualCNN(nn.Module):
         return self.fc(self.dropout(pooled))  # (B, num_classes)
 
 
+def conv_bn_gelu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
+    """3x3 convolution, batch norm, GELU: the unit every ResNet-9 stage is made of."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.GELU(),
+    )
+
+
+class ResidualPair(nn.Module):
+    """x + unit(unit(x)): two conv-BN-GELU units with a shortcut around them (same width, same resolution)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.units = nn.Sequential(conv_bn_gelu(channels, channels), conv_bn_gelu(channels, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.units(x)  # (B, C, H, W)
+
+
+class ResNet9(nn.Module):
+    """The ResNet-9 / airbench family: a stride-2 stem, three widths each with a residual pair, global max pool, one Linear.
+
+    For a 64x64 picture: stem 64 ch at 32x32; pair; 128 ch, max pool to 16x16; pair; 256 ch, max pool to 8x8;
+    pair; the strongest response of each of the 256 channels; a linear classifier. About 1.9M weights.
+    """
+
+    def __init__(self, config: CNNConfig):
+        super().__init__()
+        self.config = config  # the CNNConfig this model was built from
+        self.normalize = Normalize(config.in_channels)
+        self.stages = nn.Sequential(
+            conv_bn_gelu(config.in_channels, 64, stride=2),  # (B, 64, S/2, S/2)
+            ResidualPair(64),
+            conv_bn_gelu(64, 128), nn.MaxPool2d(2),  # (B, 128, S/4, S/4)
+            ResidualPair(128),
+            conv_bn_gelu(128, 256), nn.MaxPool2d(2),  # (B, 256, S/8, S/8)
+            ResidualPair(256),
+        )
+        self.pool = nn.AdaptiveMaxPool2d(1)  # global MAX pool: "is the pattern anywhere?"
+        self.dropout = nn.Dropout(config.dropout)
+        self.fc = nn.Linear(256, config.num_classes)
+
+    def forward(self, images: torch.Tensor, return_attention: bool = False) -> torch.Tensor:
+        _refuse_attention(return_attention)
+        features = self.stages(self.normalize(images))  # (B, 256, S/8, S/8)
+        return self.fc(self.dropout(self.pool(features).flatten(1)))  # (B, num_classes)
+
+
 def build_cnn(config: CNNConfig) -> nn.Module:
-    """HW4CNN for arch="hw4", ResidualCNN for arch="resnet"."""
+    """HW4CNN for arch="hw4", ResidualCNN for arch="resnet", ResNet9 for arch="resnet9"."""
     if config.arch == "hw4":
         return HW4CNN(config)
     if config.arch == "resnet":
         return ResidualCNN(config)
+    if config.arch == "resnet9":
+        return ResNet9(config)
     raise VitcoreError(f"unknown CNN architecture {config.arch!r}; choose one of {list(CNN_ARCH_CHOICES)}")

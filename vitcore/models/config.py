@@ -15,7 +15,7 @@ from vitcore.models.attention import ATTENTION_VARIANTS
 ATTENTION_CHOICES = tuple(ATTENTION_VARIANTS)  # names accepted by ViTConfig.attention: the registry's keys
 TOKENIZER_CHOICES = ("patch", "conv_stem")  # names accepted by ViTConfig.tokenizer
 POOLING_CHOICES = ("cls", "seq")  # names accepted by ViTConfig.pooling
-CNN_ARCH_CHOICES = ("hw4", "resnet")  # names accepted by CNNConfig.arch
+CNN_ARCH_CHOICES = ("hw4", "resnet", "resnet9")  # names accepted by CNNConfig.arch
 
 
 @dataclass
@@ -64,7 +64,7 @@ class CNNConfig:
     """A convolutional baseline."""
 
     kind: str = "cnn"  # constant discriminator used by model_config_from_dict; always "cnn"
-    arch: str = "hw4"  # "hw4": the course's small HW4 net; "resnet": a small residual network
+    arch: str = "hw4"  # "hw4": the course's small HW4 net; "resnet": a small residual network; "resnet9": the ResNet-9 family
     num_classes: int = 5  # number of output logits
     image_size: int = 64  # input images are (B, 3, image_size, image_size)
     in_channels: int = 3  # colour channels of the input images
