@@ -114,6 +114,16 @@ def load_bench_data(data_arg: str | None, cache_dir: Path | None = None):
     return load_dataset(None if data_root is None else str(data_root), cache_dir=cache_dir), data_root
 
 
+def quick_or_bench_data(data_arg: str | None, quick: bool, quick_val_per_class: int = 4):
+    """(data, source name): a small embedded set (40 training pictures per class) for --quick, else load_bench_data."""
+    if quick:
+        from vitcore.data.synthetic import generate_synthetic
+
+        return generate_synthetic(train_per_class=40, val_per_class=quick_val_per_class, seed=0), "synthetic (quick)"
+    data, data_root = load_bench_data(data_arg)
+    return data, (data_root.name if data_root is not None else "synthetic")
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain-text table with right-aligned columns; floats are shown with 2 decimals."""
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root, so `bench` and `vitcore` import
 
-from bench.common import cpu_name, load_bench_data, log, print_json_line, print_table  # noqa: E402
+from bench.common import cpu_name, log, print_json_line, print_table, quick_or_bench_data  # noqa: E402
 
 MODELS = (("vit", "classroom"), ("cnn", "hw4"))  # the Compare page's sweep trains the same two recipes
 FRACTIONS = (0.1, 0.25, 0.5, 1.0)  # shares of the training split
@@ -65,14 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    data, source = quick_or_bench_data(args.data, args.quick, quick_val_per_class=8)
     if args.quick:
-        from vitcore.data.synthetic import generate_synthetic
-
-        data, source = generate_synthetic(train_per_class=40, val_per_class=8, seed=0), "synthetic (quick)"
         args.epochs, args.fractions = 1, [0.5, 1.0]
-    else:
-        data, data_root = load_bench_data(args.data)
-        source = data_root.name if data_root is not None else "synthetic"
     log(f"{len(data.train)} training and {len(data.val)} validation pictures ({source})")
     records = [train_one(kind, name, fraction, data, args.seed, args.threads, args.epochs)
                for fraction in sorted(args.fractions) for kind, name in MODELS]

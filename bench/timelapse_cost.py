@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root, so `bench` and `vitcore` import
 
-from bench.common import cpu_name, load_bench_data, log, median, print_json_line, print_table  # noqa: E402
+from bench.common import cpu_name, log, median, print_json_line, print_table, quick_or_bench_data  # noqa: E402
 
 TARGET_PCT = 2.0  # the budget: recording adds at most 2 % to an epoch of vit/classroom
 
@@ -94,14 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     from vitcore.train.timelapse_recorder import build_recorder
 
     torch.set_num_threads(args.threads)
+    data, source = quick_or_bench_data(args.data, args.quick)
     if args.quick:
-        from vitcore.data.synthetic import generate_synthetic
-
-        data, source = generate_synthetic(train_per_class=40, val_per_class=4, seed=0), "synthetic (quick)"
         args.epochs, args.repeats, args.rounds = 1, 3, 1
-    else:
-        data, data_root = load_bench_data(args.data)
-        source = data_root.name if data_root is not None else "synthetic"
 
     with tempfile.TemporaryDirectory(prefix="timelapse-bench-") as scratch:
         store = RunStore(Path(scratch) / "runs")
