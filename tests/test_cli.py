@@ -214,3 +214,22 @@ def test_train_fraction_flag_is_saved_and_a_bad_share_is_one_line(capsys, tmp_pa
     assert json.loads(out)["flip_tta"] is True and 0 <= json.loads(out)["accuracy"] <= 1
     code, _, err = run_cli(capsys, "train", "--train-fraction", "1.5", "--runs-dir", str(runs))
     assert code == 2 and "between 0 and 1" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_distilled_vit_trains_with_a_cnn_teacher_and_bad_teachers_are_one_line(capsys, tmp_path, tiny_synth_folder):
+    runs = tmp_path / "runs"
+    code, out, err = run_cli(capsys, "train", "--model", "cnn", "--preset", "hw4", "--data", str(tiny_synth_folder),
+                             "--epochs", "1", "--runs-dir", str(runs))
+    assert code == 0, err
+    teacher = json.loads(out.strip().splitlines()[-1])["run"]
+    code, out, err = run_cli(capsys, "train", "--model", "vit", "--preset", "distilled", "--teacher", teacher,
+                             "--data", str(tiny_synth_folder), "--epochs", "1", "--max-batches", "2", "--runs-dir", str(runs))
+    assert code == 0, err
+    student = json.loads(out.strip().splitlines()[-1])["run"]
+    saved = json.loads((runs / student / "config.json").read_text())
+    assert saved["train_config"]["teacher_run"] == teacher and saved["model_config"]["distillation"] is True
+    for flags, message in ((["--preset", "classroom", "--teacher", teacher], "needs a ViT with a distillation token"),
+                           (["--preset", "distilled", "--teacher", student], "must be a CNN run")):
+        code, _, err = run_cli(capsys, "train", "--model", "vit", *flags, "--data", str(tiny_synth_folder), "--epochs", "1",
+                               "--runs-dir", str(runs))
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err

@@ -202,6 +202,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train_command(args: argparse.Namespace, context) -> int:
     from functools import partial
 
+    import torch
     import torch.distributed as dist
 
     from vitcore.data.sources import load_dataset
@@ -240,12 +241,20 @@ def _train_command(args: argparse.Namespace, context) -> int:
         "max_train_batches_per_epoch": args.max_batches,
         "min_seconds_per_step": args.demo_pace,
         "train_fraction": args.train_fraction,
+        "teacher_run": args.teacher,
     }
     preset = get_preset(args.model, args.preset, num_classes=len(data.class_names), image_size=data.image_size).with_overrides(
         model={key: value for key, value in model_changes.items() if value is not None},  # only the flags given
         train={key: value for key, value in train_changes.items() if value is not None},
     )
     model_config, train_config = preset.model_config, preset.train_config
+    teacher = None
+    if args.teacher is not None:
+        if not getattr(model_config, "distillation", False):
+            raise CliError("--teacher needs a ViT with a distillation token: --model vit --preset distilled")
+        from vitcore.train.teacher import load_teacher
+
+        teacher = load_teacher(RunStore(args.runs_dir), args.teacher, data, torch.device("cpu"))  # a bad teacher: one line
     if context is not None:
         per_rank_batch_size(train_config.batch_size, context.world_size)  # clear error before any run folder exists
     seed_everything(train_config.seed)  # the same initial weights for the same seed (and on every rank)
@@ -268,9 +277,9 @@ def _train_command(args: argparse.Namespace, context) -> int:
             f"{len(data.train)} train / {len(data.val)} val images from {data.source}{processes}",
             file=sys.stderr,
         )
-        result = _fit_with_progress_bar(partial(fit, distributed=context), model, data, train_config, run)
+        result = _fit_with_progress_bar(partial(fit, distributed=context, teacher=teacher), model, data, train_config, run)
     else:
-        result = fit(model, data, train_config, run=None, distributed=context)
+        result = fit(model, data, train_config, run=None, distributed=context, teacher=teacher)
     if is_main:
         summary = {"run": run.id, "status": result.status, "val_acc": result.final_val_acc, "message": result.message}
         if context is not None:
@@ -312,6 +321,8 @@ def _fit_with_progress_bar(fit, model, data, train_config, run, resume: bool = F
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    from functools import partial
+
     from vitcore.data.sources import load_dataset
     from vitcore.models.config import model_config_from_dict
     from vitcore.models.factory import build_model
@@ -325,7 +336,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
     data = load_dataset(_source_for_run(config))
     model = build_model(model_config_from_dict(config["model_config"]))
     train_config = TrainConfig.from_dict(config["train_config"])
-    result = _fit_with_progress_bar(fit, model, data, train_config, run, resume=True)
+    teacher = None
+    if train_config.teacher_run:  # a distilled ViT: its teacher again
+        import torch
+
+        from vitcore.train.teacher import load_teacher
+
+        teacher = load_teacher(store, train_config.teacher_run, data, torch.device("cpu"))
+    result = _fit_with_progress_bar(partial(fit, teacher=teacher), model, data, train_config, run, resume=True)
     print(json.dumps({"run": run.id, "status": result.status, "val_acc": result.final_val_acc}))
     return 0 if result.status == "finished" else 1
 
@@ -574,6 +592,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="CutMix strength: paste a box of one image into another (0 = off; with --mixup, one per batch)")
     train.add_argument("--train-fraction", type=_fraction, default=None, metavar="SHARE",
                        help="train on this share of the training set (seeded, class by class; e.g. 0.25); val is unchanged")
+    train.add_argument("--teacher", default=None, metavar="RUN",
+                       help="vit/distilled: the finished CNN run (same data) whose answers the distillation token learns")
     train.add_argument("--drop-dirty", action="store_true", help="drop multi-label and train/val leaked files")
     train.add_argument("--runs-dir", type=Path, default=default_runs_root())
     train.set_defaults(handler=cmd_train)

@@ -3,6 +3,7 @@
     vit/homework   the seed homework's encoder with all its bugs, trained as the homework did
     vit/classroom  a correct small hybrid ViT (conv-stem tokens, CLS) that trains on a laptop CPU in ~4 minutes
     vit/best       the strongest recipe: conv stem, sequence pooling, stochastic depth, flip/crop + CutMix
+    vit/distilled  vit/best's recipe with a DeiT distillation token that learns a finished CNN run's answers (--teacher)
     cnn/hw4        the course's HW4 CNN, trained as in the homework
     cnn/best       a small residual CNN with a one-cycle schedule
 
@@ -19,7 +20,7 @@ from vitcore.errors import VitcoreError
 from vitcore.models.config import CNNConfig, HomeworkBugs, ViTConfig
 from vitcore.train.config import TrainConfig
 
-PRESET_NAMES = {"vit": ("homework", "classroom", "best"), "cnn": ("hw4", "best")}
+PRESET_NAMES = {"vit": ("homework", "classroom", "best", "distilled"), "cnn": ("hw4", "best")}
 
 
 COCO5_64 = "coco5-64"  # `measured` key: the homework's 10,000 real COCO photos at 64x64 (see README, Datasets)
@@ -123,6 +124,21 @@ def get_preset(model_kind: str, name: str, num_classes: int = 5, image_size: int
             summary="The most accurate Vision Transformer here; it needs a long run, so start it before the lesson.",
             measured={COCO5_64: "71.4 % validation accuracy over three seeds (scored without the flip test-time "
                       "augmentation it now uses), about 40 minutes each on a 2-core CPU"},
+        )
+    if model_kind == "vit" and name == "distilled":
+        return Preset(
+            ViTConfig(**size, patch_size=16, hidden_dim=192, depth=6, num_heads=6, mlp_ratio=2.0,
+                      attention="fused", dropout=0.0, drop_path=0.1, tokenizer="conv_stem", pooling="cls",
+                      distillation=True),
+            TrainConfig(epochs=55, batch_size=128, optimizer="adamw", lr=1.5e-3, weight_decay=0.05,
+                        schedule="onecycle", augmentation="flip_crop", cutmix_alpha=1.0, label_smoothing=0.1,
+                        grad_clip=1.0, flip_tta=True),
+            "The best ViT's recipe with a CLS token and a second, distillation token (DeiT, Touvron et al. 2021): the "
+            "CLS head learns the labels, the distillation head learns a finished CNN run's answer on every augmented "
+            "batch; the answer is the mean of both heads. Pick the teacher (a CNN trained on the same data) first.",
+            title="ViT taught by a CNN (DeiT, long)",
+            summary="A Vision Transformer that also learns from a trained CNN's answers: the CNN lends it its "
+            "convolutional habits. Train a CNN first, then pick it as the teacher.",
         )
     if model_kind == "cnn" and name == "hw4":
         return Preset(

@@ -80,7 +80,7 @@ def show_source(*functions) -> None:
 
 
 def token_names(walk) -> list[str]:
-    return ["CLS"] * walk.num_prefix_tokens + [f"p{index}" for index in range(walk.grid_size**2)]
+    return ["CLS", "DIST"][: walk.num_prefix_tokens] + [f"p{index}" for index in range(walk.grid_size**2)]
 
 
 # ------------------------------------------------------------------ the steps

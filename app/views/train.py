@@ -137,6 +137,19 @@ with recipe_column:
             help="Paste a random box of one training image into another; the label is shared by area. "
             "With MixUp on too, each batch uses one of the two. It pays off over long runs (see the README's ablations).",
         )
+    teacher_run = None
+    if getattr(model_config, "distillation", False):  # DeiT: the teacher is a finished CNN run on this very dataset
+        teachers = {info.id: info.choice_label for info in store.list_runs()
+                    if info.model_kind == "cnn" and info.status == "finished" and info.has_checkpoint
+                    and info.dataset_id == data.dataset_id}
+        teacher_run = st.selectbox(
+            "teacher (a finished CNN run on this dataset)", [None, *teachers], key=f"train_teacher_{suffix}",
+            format_func=lambda run_id: "none: both heads learn the labels" if run_id is None else teachers[run_id],
+            help="The distillation token learns this CNN's answer on every augmented batch. Only CNN runs that finished "
+                 "on the active dataset are offered.",
+        )
+        if not teachers:
+            st.caption("No finished CNN run on this dataset yet: train one first (the homework's CNN or the best CNN).")
     train_percent = st.slider(
         "share of the training set (%)", 5, 100, int(round(base.train_fraction * 100)), 5, key=f"train_share_{suffix}",
         help="Train on part of the training pictures (chosen by the seed, class by class); validation stays the same. "
@@ -159,6 +172,7 @@ with recipe_column:
             max_train_batches_per_epoch=int(max_batches) or None,
             min_seconds_per_step=float(demo_pace),
             train_fraction=int(train_percent) / 100,
+            teacher_run=teacher_run,
         )
     except ValueError as error:
         st.error(str(error))

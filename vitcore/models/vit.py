@@ -149,6 +149,8 @@ def validate_vit_config(config: ViTConfig) -> None:
         raise VitcoreError(f"unknown pooling {config.pooling!r}; choose one of {list(POOLING_CHOICES)}")
     if config.depth < 1:
         raise VitcoreError(f"depth must be at least 1, got {config.depth}")
+    if config.distillation and config.pooling != "cls":
+        raise VitcoreError("a distillation token sits beside the CLS token: use pooling='cls' with distillation")
 
 
 class VisionTransformer(nn.Module):
@@ -159,7 +161,8 @@ class VisionTransformer(nn.Module):
         validate_vit_config(config)
         self.config = config  # the ViTConfig this model was built from
         self.grid_size = config.image_size // config.patch_size  # tokens per side (4 for 64/16)
-        self.num_prefix_tokens = 1 if config.pooling == "cls" else 0  # CLS token count before the patch tokens
+        # Tokens before the patches: CLS (and the distillation token with DeiT), none with sequence pooling.
+        self.num_prefix_tokens = (2 if config.distillation else 1) if config.pooling == "cls" else 0
         num_tokens = self.num_prefix_tokens + self.grid_size**2  # N (17 by default)
         dim = config.hidden_dim
 
@@ -167,6 +170,7 @@ class VisionTransformer(nn.Module):
         tokenizer_class = PatchEmbedding if config.tokenizer == "patch" else ConvStemTokenizer
         self.tokenizer = tokenizer_class(config.in_channels, dim, config.patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if self.num_prefix_tokens else None  # (1, 1, D)
+        self.dist_token = nn.Parameter(torch.zeros(1, 1, dim)) if config.distillation else None  # (1, 1, D) DeiT
         self.pos_embed = nn.Parameter(torch.zeros(1, num_tokens, dim))  # (1, N, D)
         self.pos_drop = nn.Dropout(config.dropout)
 
@@ -187,16 +191,18 @@ class VisionTransformer(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.pool = SequencePooling(dim) if config.pooling == "seq" else None
         self.head = nn.Linear(dim, config.num_classes)
-        # The head reads only the CLS token, so with the fused fast path the last block
-        # computes the CLS token's row alone (same logits, about 1/depth less work).
+        self.head_dist = nn.Linear(dim, config.num_classes) if config.distillation else None  # reads the distillation token
+        # The heads read only the prefix tokens, so with the fused fast path the last block
+        # computes their rows alone (same logits, about 1/depth less work).
         self.last_block_cls_only = config.pooling == "cls" and config.attention == "fused"
         self._init_weights()
 
     def _init_weights(self) -> None:
         """timm-style init: truncated normal (std 0.02) for Linears, position embedding and CLS token."""
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        if self.cls_token is not None:
-            nn.init.trunc_normal_(self.cls_token, std=0.02)
+        for token in (self.cls_token, self.dist_token):
+            if token is not None:
+                nn.init.trunc_normal_(token, std=0.02)
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.trunc_normal_(module.weight, std=0.02)
@@ -209,31 +215,46 @@ class VisionTransformer(nn.Module):
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, C, S, S) float in [0, 1] -> the token sequence entering the first block, (B, N, D)."""
         tokens = self.tokenizer(self.normalize(images))  # (B, g*g, D)
-        if self.cls_token is not None:
-            cls = self.cls_token.expand(tokens.shape[0], -1, -1)  # (B, 1, D)
-            tokens = torch.cat([cls, tokens], dim=1)  # (B, N, D)
+        prefix = [token.expand(tokens.shape[0], -1, -1) for token in (self.cls_token, self.dist_token) if token is not None]
+        tokens = torch.cat([*prefix, tokens], dim=1)  # (B, N, D): [CLS, (DIST,) patches]
         return self.pos_drop(tokens + self.pos_embed)  # (B, N, D)
+
+    def read_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Final norm, pooling and head(s) on a stream (B, N, D): (class logits (B, C), distillation logits (B, C) or None)."""
+        x = self.norm(x)  # (B, N, D), or (B, prefix, D) after a prefix-rows-only last block
+        pooled = x[:, 0] if self.pool is None else self.pool(x)  # (B, D)
+        distilled = self.head_dist(x[:, 1]) if self.head_dist is not None else None  # (B, C) from the distillation token
+        return self.head(pooled), distilled
 
     def read_out(self, x: torch.Tensor) -> torch.Tensor:
         """The classifier: final norm, pooling (the CLS token, or sequence pooling) and head. (B, N, D) -> (B, classes).
 
-        The logit lens (vitcore.explain.logit_lens) applies it to the stream after every block, not only the last.
+        With a distillation token the answer is the mean of the two heads' logits (DeiT). The logit lens
+        (vitcore.explain.logit_lens) applies it to the stream after every block, not only the last.
         """
-        x = self.norm(x)  # (B, N, D), or (B, 1, D) after a CLS-row-only last block
-        pooled = x[:, 0] if self.pool is None else self.pool(x)  # (B, D)
-        return self.head(pooled)  # (B, num_classes)
+        class_logits, distilled = self.read_heads(x)  # (B, C), (B, C) or None
+        return class_logits if distilled is None else (class_logits + distilled) / 2
 
-    def forward(self, images: torch.Tensor, return_attention: bool = False):
-        """images (B, C, S, S) float in [0, 1] -> logits (B, classes) [, list of (B, H, N, N) per layer]."""
+    def encode(self, images: torch.Tensor, return_attention: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """images (B, C, S, S) in [0, 1] -> (the stream after the last block, [per-layer (B, H, N, N)] when asked)."""
         x = self.embed(images)  # (B, N, D)
         attentions: list[torch.Tensor] = []
         last_index = len(self.blocks) - 1
         for index, block in enumerate(self.blocks):
-            cls_row_only = self.last_block_cls_only and index == last_index and not return_attention
-            # x: (B, N, D), or (B, 1, D) after a CLS-row-only last block; weights: (B, H, N, N) or None
-            x, weights = block(x, need_weights=return_attention, num_queries=1 if cls_row_only else None)
+            prefix_rows_only = self.last_block_cls_only and index == last_index and not return_attention
+            # x: (B, N, D), or (B, prefix, D) after a prefix-rows-only last block; weights: (B, H, N, N) or None
+            x, weights = block(x, need_weights=return_attention, num_queries=self.num_prefix_tokens if prefix_rows_only else None)
             if return_attention:
                 attentions.append(weights)
+        return x, attentions
+
+    def forward_heads(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Both heads' logits, for training a distilled ViT: ((B, C) from CLS, (B, C) from the distillation token or None)."""
+        return self.read_heads(self.encode(images)[0])
+
+    def forward(self, images: torch.Tensor, return_attention: bool = False):
+        """images (B, C, S, S) float in [0, 1] -> logits (B, classes) [, list of (B, H, N, N) per layer]."""
+        x, attentions = self.encode(images, return_attention)  # (B, N or prefix, D)
         logits = self.read_out(x)  # (B, num_classes)
         if return_attention:
             return logits, attentions

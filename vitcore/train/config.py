@@ -45,6 +45,7 @@ class TrainConfig:
     data_on_device: bool = True  # copy the uint8 dataset to the device once, before training
     num_threads: int | None = None  # torch.set_num_threads on CPU (process-wide!); None leaves it alone
     cpu_nice: int = 0  # background jobs on CPU: raise the training thread's nice value by this (0-19) so pages run first
+    teacher_run: str | None = None  # a distilled ViT: the finished CNN run whose answers its distillation token learns
     flip_tta: bool = False  # validation adds the logits of each picture and its mirror image (test-time augmentation)
     train_fraction: float = 1.0  # share of the training split to train on (seeded, class by class); the val split is unchanged
     record_timelapse: bool = True  # ViT runs: after init and every epoch, save 10 probe pictures' attention and logit lens (timelapse.jsonl)

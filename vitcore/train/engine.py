@@ -55,6 +55,7 @@ from vitcore.train.distributed import (
 )
 from vitcore.train.mixing import build_batch_mixer
 from vitcore.train.schedule import build_scheduler
+from vitcore.train.teacher import distillation_loss
 from vitcore.train.timelapse_recorder import TimelapseRecorder, build_recorder
 
 CHECKPOINT_FORMAT_VERSION = 1
@@ -171,6 +172,7 @@ def fit(
     resume: bool = False,
     distributed: DistributedContext | None = None,
     before_step: Callable[[], None] | None = None,
+    teacher: nn.Module | None = None,
 ) -> FitResult:
     """Train `model` on `data.train`, validating on `data.val` after every epoch.
 
@@ -178,6 +180,8 @@ def fit(
     `before_step`: called before every optimizer step (before the stop check) and before each validation
     pass; it may wait (a dashboard's trainer pauses there while students' pictures are answered, see
     vitcore.train.foreground).
+    `teacher`: for a ViT with a distillation token, the model whose hard answers that token learns (DeiT;
+    vitcore.train.teacher.load_teacher); without one, such a ViT trains the mean of its two heads on the labels.
     """
     reporter = _Reporter(run, on_event or (lambda event: None))
     try:
@@ -195,7 +199,7 @@ def fit(
     reporter.emit({"type": "status", "status": "running", "message": f"training on {device.type}"})
 
     try:
-        trainer = _set_up(model, data, config, device, reporter, should_stop or (lambda: False), before_step, distributed)
+        trainer = _set_up(model, data, config, device, reporter, should_stop or (lambda: False), before_step, distributed, teacher)
         return _train(trainer, resume)
     except TrainingFailed as failure:
         return reporter.finish("failed", str(failure))
@@ -272,6 +276,7 @@ class _Trainer:
     model_config: dict | None  # the run's model config, saved into checkpoints
     class_names: list[str]  # saved into checkpoints
     timelapse: TimelapseRecorder | None  # records the probe pictures' attention each epoch (ViT runs with a run folder)
+    teacher: nn.Module | None  # a distilled ViT's teacher (eval mode, on the device), else None
 
 
 @dataclass
@@ -288,7 +293,7 @@ class _Progress:
     last_heartbeat: float = field(default_factory=time.monotonic)  # when status.json was last touched
 
 
-def _set_up(model, data, config, device, reporter, stop_requested, before_step, distributed) -> _Trainer:
+def _set_up(model, data, config, device, reporter, stop_requested, before_step, distributed, teacher=None) -> _Trainer:
     """Seed, move the model and data, and build the optimizer, schedule, augmentation and loss."""
     generator = seed_everything(config.seed)  # also seeds torch's global RNG
     if distributed is not None and distributed.rank > 0:
@@ -332,7 +337,19 @@ def _set_up(model, data, config, device, reporter, stop_requested, before_step, 
         model_config=model_config, class_names=list(data.class_names),
         timelapse=build_recorder(run, model, data.val, len(data.class_names), device,
                                  enabled=config.record_timelapse and (distributed is None or distributed.is_main)),
+        teacher=_checked_teacher(model, teacher, device, distributed),
     )
+
+
+def _checked_teacher(model: nn.Module, teacher: nn.Module | None, device: torch.device, distributed) -> nn.Module | None:
+    """The teacher on the device in eval mode; a teacher for a model without a distillation token is refused."""
+    if teacher is None:
+        return None
+    if getattr(model, "head_dist", None) is None:
+        raise TrainingFailed("a teacher needs a ViT with a distillation token (the vit/distilled preset)")
+    if distributed is not None:
+        raise TrainingFailed("distillation runs in a single process; train without torchrun")
+    return teacher.to(device).eval()
 
 
 def _train(trainer: _Trainer, resume: bool) -> FitResult:
@@ -436,8 +453,15 @@ def _train_one_step(trainer: _Trainer, progress: _Progress, rank_order: torch.Te
         images = images.contiguous(memory_format=torch.channels_last)  # (B, 3, S, S), stored as (B, S, S, 3)
 
     with autocast_context(device, trainer.autocast_dtype):
-        logits = trainer.training_model(images)  # (B, C)
-        loss = trainer.loss_function(logits, targets)  # running accuracy below still counts the unmixed labels
+        if trainer.teacher is not None:  # DeiT: the distillation token learns the teacher's answer on this very batch
+            class_logits, distilled_logits = trainer.model.forward_heads(images)  # (B, C) each
+            with torch.no_grad():
+                teacher_answers = trainer.teacher(images).argmax(dim=1)  # (B,) hard labels
+            loss = distillation_loss(class_logits, distilled_logits, targets, teacher_answers, trainer.loss_function)
+            logits = (class_logits + distilled_logits) / 2  # (B, C) the answer at inference
+        else:
+            logits = trainer.training_model(images)  # (B, C)
+            loss = trainer.loss_function(logits, targets)  # running accuracy below still counts the unmixed labels
 
     loss_value = loss.item()  # mean over this process's batch
     batch_size = int(labels.shape[0])

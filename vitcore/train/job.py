@@ -19,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
+import torch
 import torch.nn as nn
 
 from vitcore.data.dataset import ClassificationData
@@ -27,6 +28,7 @@ from vitcore.train.config import TrainConfig
 from vitcore.train.engine import FitResult, fit
 from vitcore.train.foreground import TrainingYield
 from vitcore.train.priority import lower_current_thread_priority
+from vitcore.train.teacher import load_teacher
 
 ITERATION_HISTORY_LIMIT = 2000  # iteration points kept for the live loss curve
 
@@ -200,6 +202,9 @@ class TrainingJob:
                 raise ValueError(
                     f"the model has {num_classes} outputs but the dataset has {len(data.class_names)} classes"
                 )
+            teacher = None
+            if self.train_config.teacher_run:  # a distilled ViT: its teacher is loaded (and checked) again on every start
+                teacher = load_teacher(self.store, self.train_config.teacher_run, data, torch.device("cpu"))
             seed_everything(self.train_config.seed)  # same initial weights for the same seed
             model = self._model_builder(self.model_config)
             result = fit(
@@ -211,6 +216,7 @@ class TrainingJob:
                 run=self.run,
                 resume=self._resume,
                 before_step=self._yield_to_foreground if self.step_yield is not None else None,
+                teacher=teacher,
             )
         except BaseException as error:  # never lose an error inside the thread
             message = f"{type(error).__name__}: {error}"
