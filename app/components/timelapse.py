@@ -9,6 +9,8 @@ vitcore.runs.timelapse), decoded once per file version for every session.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import streamlit as st
 from PIL import Image
@@ -58,19 +60,34 @@ def _prediction_line(frame: TimelapseFrame, pictures: ProbePictures, index: int,
     return f"{mark} {name} {probabilities[predicted]:.0%}"
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _strip(run_id: str, version: tuple[float, int], class_names: tuple[str, ...], _run) -> tuple[str, list[bytes], list[str]] | None:
+    """(heading, JPEG bytes of each probe overlay, captions) of a run's newest snapshot, built once per file version
+    for every watching tab (the live view redraws every 1.5 s; the pictures only change once an epoch)."""
+    frames, pictures = _timelapse(run_id, version, _run)
+    if not frames or pictures is None:
+        return None
+    frame = frames[-1]
+    count = len(pictures.labels)
+    correct = sum(int(np.argmax(frame.snapshot.lens[index, -1])) == int(pictures.labels[index]) for index in range(count))
+    heading = f"**What the model looks at: {count} probe pictures, {epoch_name(frame.epoch)}** ({correct} of {count} right)"
+    encoded = []
+    for index in range(count):
+        overlay = render_overlay(_picture(pictures, index), frame.snapshot.rollout[index], opacity=0.55, max_side=None)
+        buffer = io.BytesIO()
+        overlay.resize((STRIP_SIDE, STRIP_SIDE), Image.Resampling.BILINEAR).save(buffer, format="JPEG", quality=90)
+        encoded.append(buffer.getvalue())
+    return heading, encoded, [_prediction_line(frame, pictures, index, list(class_names)) for index in range(count)]
+
+
 def probe_strip(run, class_names: list[str]) -> bool:
     """The newest snapshot: each probe picture with its rollout and the model's answer. False when there is none yet."""
-    frames, pictures = timelapse_of(run)
-    if not frames or pictures is None:
+    strip = _strip(run.id, _file_version(run), tuple(class_names), run)
+    if strip is None:
         return False
-    frame = frames[-1]
-    correct = sum(int(np.argmax(frame.snapshot.lens[index, -1])) == int(pictures.labels[index]) for index in range(len(pictures.labels)))
-    st.markdown(f"**What the model looks at: {len(pictures.labels)} probe pictures, {epoch_name(frame.epoch)}** "
-                f"({correct} of {len(pictures.labels)} right)")
-    overlays = [render_overlay(_picture(pictures, index), frame.snapshot.rollout[index], opacity=0.55, max_side=None)
-                .resize((STRIP_SIDE, STRIP_SIDE), Image.Resampling.BILINEAR) for index in range(len(pictures.labels))]
-    st.image(overlays, width=STRIP_SIDE,
-             caption=[_prediction_line(frame, pictures, index, class_names) for index in range(len(pictures.labels))])
+    heading, encoded, captions = strip
+    st.markdown(heading)
+    st.image(encoded, width=STRIP_SIDE, caption=captions)
     st.caption("The same validation pictures (two per class) after every epoch: bright = the patches the attention "
                "rollout says the model reads for its answer. Early on it looks everywhere; as it learns, it should "
                "settle on the object. Replay any epoch on the Attention page.")
