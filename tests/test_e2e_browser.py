@@ -111,7 +111,17 @@ def page(server, chromium_path):
 
 # ------------------------------------------------------------------ helpers
 def write_test_jpeg(path: Path, size=(640, 480)) -> Path:
-    """A real 640×480 JPEG photo-like picture: a sky gradient, grass and a red disc."""
+    """A real 640×480 JPEG: the first coco-tiny photo of that size when the shared data is there (.ci/run sets it),
+    else a drawn photo-like picture (a sky gradient, grass and a red disc)."""
+    from conftest import shared_data_root
+
+    shared = shared_data_root()
+    if shared is not None and (shared / "coco-tiny" / "val2017").is_dir():
+        for photo in sorted((shared / "coco-tiny" / "val2017").glob("*.jpg")):
+            with Image.open(photo) as opened:
+                if opened.size == tuple(size):
+                    path.write_bytes(photo.read_bytes())  # the photo's own bytes, not a re-encoding
+                    return path
     width, height = size
     picture = Image.new("RGB", size)
     draw = ImageDraw.Draw(picture)
