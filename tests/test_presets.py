@@ -48,8 +48,11 @@ def test_preset_contents_follow_the_recipes():
 
     assert get_preset("cnn", "hw4").model_config.arch == "hw4"
     cnn_best = get_preset("cnn", "best")
-    assert cnn_best.model_config.arch == "resnet" and cnn_best.model_config.width == 48
-    assert cnn_best.model_config.stem_stride == 2  # a quarter of the compute after the stem: fits the CPU budget
+    assert cnn_best.model_config.arch == "resnet9"  # the airbench family: stride-2 stem, global max pool
+    assert cnn_best.train_config.optimizer == "adamw" and cnn_best.train_config.lr == 4e-3
+    assert cnn_best.train_config.warmup_epochs == cnn_best.train_config.epochs / 4  # one-cycle, 25 % warm-up
+    assert cnn_best.train_config.flip_tta and get_preset("vit", "best").train_config.flip_tta  # TTA on for the best two
+    assert not get_preset("cnn", "hw4").train_config.flip_tta and not get_preset("vit", "homework").train_config.flip_tta
     assert cnn_best.train_config.schedule in ("onecycle", "cosine") and cnn_best.train_config.label_smoothing > 0
 
 

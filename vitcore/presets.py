@@ -5,7 +5,7 @@
     vit/best       the strongest recipe: conv stem, sequence pooling, stochastic depth, flip/crop + CutMix
     vit/distilled  vit/best's recipe with a DeiT distillation token that learns a finished CNN run's answers (--teacher)
     cnn/hw4        the course's HW4 CNN, trained as in the homework
-    cnn/best       a small residual CNN with a one-cycle schedule
+    cnn/best       a ResNet-9 with AdamW and a one-cycle schedule
 
 Every call builds fresh dataclasses, so callers may modify what they get.
 """
@@ -155,13 +155,14 @@ def get_preset(model_kind: str, name: str, num_classes: int = 5, image_size: int
             },
         )
     return Preset(  # cnn/best
-        CNNConfig(**size, arch="resnet", width=48, stem_stride=2, dropout=0.1),
-        TrainConfig(epochs=12, batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4,
-                    schedule="onecycle", augmentation="flip_crop", label_smoothing=0.1, flip_tta=True),
-        "A small residual CNN (stride-2 stem, widths 48-384), SGD with a one-cycle schedule and flip/crop "
-        "augmentation, 12 epochs (15 epochs reached 70.8 % on coco5-64 in 36 minutes).",
+        CNNConfig(**size, arch="resnet9"),
+        TrainConfig(epochs=12, batch_size=128, optimizer="adamw", lr=4e-3, weight_decay=5e-4, schedule="onecycle",
+                    warmup_epochs=3, augmentation="flip_crop", label_smoothing=0.1, channels_last=True, flip_tta=True),
+        "A ResNet-9 (stride-2 stem, residual pairs at 64, 128 and 256 channels, global max pool; 1.9M weights), AdamW "
+        "with a one-cycle schedule peaking at 4e-3 after 3 of its 12 epochs, flip/crop augmentation and label smoothing; "
+        "validation adds each picture's mirror image.",
         title="Best CNN (long)",
         summary="A deeper convolutional network with a better training recipe; start it well before the lesson.",
-        measured={COCO5_64: "70.1 ± 0.5 % validation accuracy over three seeds (scored without the flip test-time "
-                  "augmentation it now uses), about 27 minutes each on a 2-core CPU"},
+        measured={COCO5_64: "73.4 % validation accuracy with the mirror images (73.6 % without), one seed, in about "
+                  "27 minutes on a 2-core CPU"},
     )
