@@ -324,7 +324,13 @@ def test_the_scores_section_says_in_one_sentence_that_a_dataset_without_masks_ca
                            names=["cat/a.jpg", "dog/b.jpg"])  # a folder without masks_<split>.npz
         explanation_scores_section({}, SimpleNamespace(val=split, dataset_id="folder-test"))
 
-    at = AppTest.from_function(page, default_timeout=60).run()
+    import sys
+
+    main_module = sys.modules["__main__"]  # AppTest.from_function runs its script as __main__; spawned workers
+    try:  # of later tests (torch.multiprocessing) would then try to re-run that deleted script
+        at = AppTest.from_function(page, default_timeout=60).run()
+    finally:
+        sys.modules["__main__"] = main_module
     assert not at.exception
     assert len(at.info) == 1 and "has no object masks" in at.info[0].value
     assert not at.button and not at.dataframe
