@@ -53,7 +53,7 @@ from pycocotools.coco import COCO
 
 from vitcore import __version__
 from vitcore.data.download import download_file
-from vitcore.atomic_write import write_text_atomically
+from vitcore.atomic_write import write_atomically, write_text_atomically
 from vitcore.errors import CocoBuildError
 
 POLICIES = ("hw4", "single-label", "dominant")  # the selection rules build_from_coco understands
@@ -107,12 +107,11 @@ def class_mask(coco: COCO, image_id: int, category_id: int, image_size: int) -> 
 def write_masks(path: Path, names: list[str], masks: list[np.ndarray], maskless: list[str]) -> None:
     """masks_<split>.npz, the format the embedded set's folders use: `names` (class/file, the images with a mask),
     `masks` ((N, S, S) bool, in the same order) and `maskless` (class/file of the images without one).
-    Written to a temporary file and renamed, so a reader never sees half of it."""
-    temporary = path.with_name(path.name + ".tmp.npz")
+    Written atomically (vitcore.atomic_write), so a reader never sees half of it."""
     size = masks[0].shape if masks else (0, 0)
-    np.savez_compressed(temporary, names=np.array(names, dtype=str), maskless=np.array(maskless, dtype=str),
-                        masks=np.stack(masks) if masks else np.zeros((0, *size), dtype=bool))
-    os.replace(temporary, path)
+    write_atomically(path, lambda stream: np.savez_compressed(
+        stream, names=np.array(names, dtype=str), maskless=np.array(maskless, dtype=str),
+        masks=np.stack(masks) if masks else np.zeros((0, *size), dtype=bool)))
 
 
 # ----------------------------------------------------------------------------- loading

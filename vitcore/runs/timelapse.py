@@ -13,13 +13,13 @@ rounded to 4 decimals. A 55-epoch `vit/best` run (6 layers x 6 heads, 10 picture
 from __future__ import annotations
 
 import base64
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from vitcore.atomic_write import write_atomically
 from vitcore.explain.probe import ProbeSnapshot
 PROBES_FILE = "probes.npz"  # the probe pictures (uint8), their validation indices and labels
 LENS_DECIMALS = 4  # the logit lens' probabilities are stored rounded to this many decimals
@@ -98,14 +98,9 @@ def read_frames(run) -> list[TimelapseFrame]:
 
 
 def save_probe_pictures(run, pictures: ProbePictures) -> None:
-    """Write probes.npz atomically (a temporary file, fsynced, renamed over it)."""
-    path = Path(run.path) / PROBES_FILE
-    temporary = path.with_name(path.name + ".tmp.npz")
-    with open(temporary, "wb") as handle:
-        np.savez_compressed(handle, images=pictures.images, indices=pictures.indices, labels=pictures.labels)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    """Write probes.npz atomically (vitcore.atomic_write: a temporary file, fsynced, renamed over it)."""
+    write_atomically(Path(run.path) / PROBES_FILE, lambda stream: np.savez_compressed(
+        stream, images=pictures.images, indices=pictures.indices, labels=pictures.labels))
 
 
 def load_probe_pictures(run) -> ProbePictures | None:
