@@ -317,24 +317,17 @@ def test_inside_the_vit_shows_what_the_homework_bugs_do_to_the_attention(server_
 
 
 def test_a_cnn_run_on_another_dataset_is_refused_beside_the_vit_in_one_sentence(server_env):
-    from vitcore.models.config import CNNConfig, config_to_dict
-    from vitcore.models.factory import build_model
-
     store = server_env["store"]
     classes = ["a", "b", "c", "d", "e"]
     make_vit_run(store, "vit-here", classes)
-    cnn_config = CNNConfig(arch="hw4", num_classes=5, image_size=64)
-    run = store.create_run("cnn-elsewhere", config_to_dict(cnn_config), {"epochs": 1}, classes, "folder-elsewhere", "test")
-    run.save_checkpoint({"model": build_model(cnn_config).state_dict(), "model_config": config_to_dict(cnn_config),
-                         "class_names": classes})
-    run.set_status("finished", "done")
+    cnn_id = make_cnn_run(store, "cnn-elsewhere", classes, "folder-elsewhere")
     viewer = new_session().run()
     viewer.switch_page("views/attention.py").run()
     viewer.radio(key="attention_source").set_value("upload your own").run()
     viewer.file_uploader(key="attention_upload").set_value(("photo.jpg", jpeg_bytes(), "image/jpeg")).run()
     viewer.toggle(key="attention_compare_cnn").set_value(True).run()
     assert_clean(viewer)
-    assert viewer.selectbox(key="attention_cnn_run").value == run.id
+    assert viewer.selectbox(key="attention_cnn_run").value == cnn_id
     assert any("trained on another dataset" in text for text in texts(viewer.warning))
     assert not viewer.error and any(text.startswith("Prediction: ") for text in texts(viewer.subheader))
 
