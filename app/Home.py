@@ -49,3 +49,7 @@ with st.sidebar:
             st.caption("That is not this server's instructor token.")
 
 navigation.run()
+
+# After the page ran, its imports are loaded: keep the half-million objects they made out of every
+# full garbage collection (a full collection holds the GIL for 100-320 ms; see app/services/gc_tuning.py).
+state.get_import_freezer().freeze_if_imports_grew()

@@ -87,6 +87,14 @@ def get_device() -> torch.device:
     return resolve_device(os.environ.get("VIT_CLASSROOM_DEVICE", "auto"))
 
 
+@st.cache_resource(show_spinner=False)
+def get_import_freezer():
+    """The server's one ImportFreezer (app.services.gc_tuning): Home.py calls it after every script run."""
+    from app.services.gc_tuning import ImportFreezer
+
+    return ImportFreezer()
+
+
 def synthetic_per_class() -> tuple[int, int] | None:
     """(train, val) images per class from VIT_CLASSROOM_SYNTH_PER_CLASS (tests shrink the set), else None."""
     value = os.environ.get("VIT_CLASSROOM_SYNTH_PER_CLASS")
