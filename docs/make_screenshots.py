@@ -45,6 +45,7 @@ MAX_PNG_BYTES = 300_000  # every screenshot stays under this size
 TRAINING_TIMEOUT_S = 900  # both one-click runs must finish within this
 TIMELAPSE_HEADING = "How this attention formed during training"  # the Attention page's epoch replay
 TIMELAPSE_FILE = "attention-time-lapse.png"  # its picture
+REPLAY_TOGGLE = "Replay this run's training, epoch by epoch"  # the toggle that unfolds the replay
 SECTION_HEIGHT, MAX_SECTION_WINDOW = 1000, 4000  # the section's picture height; the window it is taken from
 
 
@@ -154,6 +155,9 @@ def make_screenshots(args: argparse.Namespace) -> dict:
                     print(f"{path}: {written[path.name] / 1000:.0f} kB", file=sys.stderr)
                 go_to(page, "Attention", "Attention")  # the time-lapse: the epoch replay at the page's foot
                 wait_until_idle(page)
+                page.get_by_text(REPLAY_TOGGLE, exact=False).first.click()  # it starts folded
+                wait_until_idle(page)
+                page.wait_for_timeout(800)  # its charts finish their first layout
                 path = screenshot_section(page, TIMELAPSE_HEADING, args.out / TIMELAPSE_FILE)
                 written[path.name] = shrink_png(path)
                 print(f"{path}: {written[path.name] / 1000:.0f} kB", file=sys.stderr)

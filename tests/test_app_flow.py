@@ -133,7 +133,7 @@ def test_before_an_upload_the_answer_for_the_last_validation_picture_stays(train
     assert any(caption.startswith("validation image #2 (true class: ") and "until you upload your own" in caption
                for caption in image_captions(at)), image_captions(at)
     assert validation_prediction in [item.value for item in at.subheader]  # the same answer, still on the page
-    assert len(at.get("image")) == 3  # the picture and its overlay; the epoch replay's rollout below
+    assert len(at.get("image")) == 2  # the picture and its overlay; the epoch replay below starts folded
     at.file_uploader(key="attention_upload").set_value(("mine.jpg", jpeg_bytes(), "image/jpeg")).run()
     assert_clean(at)
     assert any(caption.startswith("your upload") for caption in image_captions(at)), image_captions(at)
@@ -454,6 +454,10 @@ def test_the_epoch_slider_replays_the_run_from_untrained_to_the_last_epoch(train
     for page, key in (("views/attention.py", "attention_replay"), ("views/inside_vit.py", "inside_replay")):
         at.switch_page(page).run()
         assert_clean(at)
+        if page == "views/attention.py":  # there the replay starts folded behind a toggle
+            assert not [item for item in at.select_slider if item.key == f"{key}_epoch"]
+            at.toggle(key="attention_show_replay").set_value(True).run()
+            assert_clean(at)
         slider = at.select_slider(key=f"{key}_epoch")
         assert list(slider.options) == ["untrained", "epoch 1"] and slider.value == 1  # the last epoch first
         last_lens, last_heads = chart_spec(at, f"{key}_lens"), chart_spec(at, f"{key}_heads")

@@ -414,6 +414,8 @@ def test_without_validation_pictures_the_attention_page_asks_for_an_upload(serve
     from app.services.run_tools import DRAWINGS_ONLY_NOTE
 
     assert not viewer.error and texts(viewer.info) == [DRAWINGS_ONLY_NOTE]  # no ask; the run learned from drawings only
+    viewer.toggle(key="attention_show_replay").set_value(True).run()  # unfold the epoch replay
+    assert_clean(viewer)
     assert any("no attention time-lapse to replay" in text for text in texts(viewer.caption))  # written without one
     assert any(text.startswith("Prediction: ") for text in texts(viewer.subheader))
 

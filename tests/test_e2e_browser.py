@@ -380,10 +380,12 @@ def test_classroom_flow_in_a_real_browser(server, page, tmp_path):
         assert probability_rows.first.locator("td").first.inner_text().strip() == predicted.strip()
         wait_until_idle(page)
         page.get_by_text("Show every layer and head", exact=False).first.click()
+        wait_until_idle(page)
+        page.get_by_text("Replay this run's training, epoch by epoch", exact=False).first.click()  # unfold the replay
         page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 5", timeout=PAGE_TIMEOUT_MS)
         wait_until_idle(page)
         # Every attention heat map (layers x heads, token x token, rollout; the epoch replay's logit lens and heads
-        # below) draws 0 as Inferno's black, not a theme colour.
+        # below, unfolded) draws 0 as Inferno's black, not a theme colour.
         bottoms = colour_bar_bottoms(page)
         assert len(bottoms) == 5, f"expected five heat maps with a colour bar, found {len(bottoms)}"
         assert all(max(pixel) <= 40 for pixel in bottoms), f"the value 0 is not drawn dark: {bottoms}"

@@ -47,6 +47,11 @@ EVERY_HEAD_HELP = (
     "Switch it on to see all 4×4 attention maps of every layer and head, one head's full token × token matrix and "
     "the rollout. It starts folded so that a whole class uploading at once gets answers fast."
 )  # tooltip of the "every layer and head" toggle
+SHOW_REPLAY_DEFAULT = False  # the epoch replay starts folded: its two charts and picture were half of each page open's work
+REPLAY_HELP = (
+    "Every ViT run looks at the same ten validation pictures after every epoch. Switch it on and slide through the "
+    "epochs to replay what this run's heads read, where its rollout points and from which layer it knew the answer."
+)  # tooltip of the replay toggle
 UPLOAD_HINT = "any size and colour mode works (it is resized to 64×64 like the training data)"  # uploader tooltip, and the ask when no answer is shown
 LAST_VALIDATION_KEY = "attention_last_val_index"  # session key: the validation picture last shown (upload mode shows it until a picture arrives)
 DISPLAY_MAX_SIDE = 480  # uploads are shown (and overlaid) at most this many pixels per side: the column is narrower
@@ -392,6 +397,15 @@ def side_by_side(shown: ShownPicture, vit_info, vit_model, class_names, image_si
                "gradients credits single pixels. The Compare page scores every method against object masks.")
 
 
+@st.fragment
+def replay_section(run, class_names) -> None:
+    """The epoch replay behind a toggle that starts off: folded, it costs each page open one element, not two charts."""
+    st.subheader("How this attention formed during training")
+    if st.toggle("Replay this run's training, epoch by epoch", value=SHOW_REPLAY_DEFAULT, key="attention_show_replay",
+                 help=REPLAY_HELP):
+        epoch_replay(run, class_names, key="attention_replay")
+
+
 page = open_page(
     ":material/visibility: Attention",
     "A Vision Transformer cuts the image into a 4×4 grid of 16-pixel patches and lets every token *attend* to every other "
@@ -419,7 +433,4 @@ st.caption(f"Run `{run_id}` · {info.description} · status **{info.status}** ·
 
 picture_and_prediction(run_id, info, model, class_names, image_size, device, state.get_scheduler().foreground)
 
-st.subheader("How this attention formed during training")
-st.markdown("Every ViT run looks at the same ten validation pictures after every epoch. Slide through the epochs to "
-            "replay what this run's heads read, where its rollout points and from which layer it knew the answer.")
-epoch_replay(info.run, class_names, key="attention_replay")
+replay_section(info.run, class_names)
