@@ -20,9 +20,10 @@ What runs (all real, all on 127.0.0.1):
      (the image element under "Attention on the picture") downloaded from /media and decoded; the page
      latency to the end of that script run.
 
-Measured per round: overlay p50/p95/max, page-open p50/p95, the Train page's fragment-rerun p95, errors
-(exception boxes, error boxes, timeouts, HTTP errors), the server's CPU seconds and share of the machine in
-the upload phase, its peak RSS (server and children, from /proc), and the CPU the load client itself used.
+Measured per round: overlay p50/p95/max, page-open p50/p95 (and `page_assets_p95_s`, its index-page, script
+and style-sheet part), the Train page's fragment-rerun p95, errors (exception boxes, error boxes, timeouts,
+HTTP errors), the server's CPU seconds and share of the machine in the open phase (round start to the
+barrier) and the upload phase, its peak RSS (server and children, from /proc), and the CPU the load client itself used.
 Every request is also reported to Locust's event hooks; each round's JSON carries Locust's own stats of them.
 
 Photos: real COCO photos from $VIT_CLASSROOM_DATA/coco-tiny (160 full-size JPEGs) when that folder exists
@@ -32,6 +33,7 @@ drawn, the same pictures the Chromium bench uploads; use it to compare the two b
 Run from the repository root:
     .venv/bin/python bench/classroom_load.py --users 10 30 60
     .venv/bin/python bench/classroom_load.py --users 5 10 --watchers 0 --photos drawn   # like bench/load.py
+    .venv/bin/python bench/classroom_load.py --users 30 --cached-assets                  # browsers that opened it before
     .venv/bin/python bench/classroom_load.py --quick                                     # smoke test
 
 Prints a table, then one JSON line; its top-level `p95_s`, `page_open_p95_s` and `errors` are

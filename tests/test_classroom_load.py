@@ -58,7 +58,8 @@ def attention_tab_ready_to_upload(url: str, run_id: str) -> StreamlitTab:
     opened = tab.open("attention")
     assert opened.status == "FINISHED_SUCCESSFULLY" and opened.errors == [], opened.errors
     assert tab.session_id, "the server's new_session message names the session"
-    assert tab.asset_bytes > 100_000, "a new tab downloads the app's JavaScript bundle"
+    assert tab.asset_bytes > 1_000_000, "a new tab downloads the app's JavaScript bundle (about 2 MB)"
+    assert 0 < opened.assets_s < opened.seconds, "the scripts come before the first script run"
     picked = tab.choose("selectbox", "ViT run", run_id[-4:])  # drawn outside any fragment: the whole page reruns
     assert picked.status == "FINISHED_SUCCESSFULLY" and picked.errors == [], picked
     chosen = tab.choose("radio", "Picture", "upload your own")  # inside the picture fragment: only it reruns
@@ -144,6 +145,8 @@ def test_classroom_load_quick_prints_table_and_json_line():
     assert all(width == 480 for width, _ in round_["overlay_sizes"]), round_["overlay_sizes"]
     assert round_["peak_server_rss_mb"] > 100
     assert round_["upload_phase"]["server_cpu_s"] > 0
+    assert 0 < round_["page_assets_p95_s"] < round_["page_open_p95_s"] * 1.01
+    assert round_["open_phase"]["server_cpu_s"] > 0 and round_["open_phase"]["client_cpu_s"] > 0
     stats = round_["locust_stats"]
     assert stats["upload -> overlay"]["requests"] == 2 and stats["upload -> overlay"]["failures"] == 0, stats
     assert record["teacher"]["fragment_reruns"] >= 1 and record["teacher"]["errors"] == []
