@@ -70,8 +70,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root, so `b
 from bench.browser_support import start_streamlit, stop_streamlit  # noqa: E402
 from bench.common import REPO_ROOT, cpu_name, default_data_root, log, print_json_line, print_table  # noqa: E402
 from bench.load import (  # noqa: E402
-    LONG_TRAINING_OVERRIDES, OVERLAY_HEADING, PHOTO_SIZE, LoadConfig, RssSampler, cpu_seconds_per_process,
-    cpu_used_between, newest_other_run, percentile, prepare_finished_vit_run, training_steps, write_photo_jpeg,
+    OVERLAY_HEADING, PHOTO_SIZE, LoadConfig, RssSampler, cpu_seconds_per_process,
+    cpu_used_between, newest_other_run, percentile, prepare_finished_vit_run, server_env, training_steps, write_photo_jpeg,
 )
 from bench.streamlit_wire import StreamlitTab, WireError  # noqa: E402
 
@@ -330,27 +330,13 @@ def run_round(url: str, count: int, watchers: int, run_id: str, photos, config: 
     errors = [error for result in state.results for error in result.errors]
     if not finished_in_time:
         errors.append(f"round timeout: {count - state.done} of {count} students never finished")
-    phase = None
+    phase = None  # from the common upload moment to the last student's answer
     if closing:
-        phase_wall = closing["time"] - at_release["time"]
-        server_cpu = cpu_used_between(at_release["cpu"], closing["cpu"])["server"]
-        phase = {
-            "wall_s": round(phase_wall, 2),
-            "server_cpu_s": round(server_cpu, 2),
-            "server_cpu_share": round(server_cpu / max(phase_wall, 1e-9) / (os.cpu_count() or 1), 3),
-            "client_cpu_s": round(closing["client"] - at_release["client"], 2),
-            "training_steps": closing["steps"] - at_release["steps"],
-        }
+        phase = phase_figures(at_release, closing)
+        phase["training_steps"] = closing["steps"] - at_release["steps"]
     open_phase = None  # from the round's start to the barrier: every tab opened and picked
     if at_release:
-        open_wall = at_release["time"] - started
-        open_server_cpu = cpu_used_between(at_start["cpu"], at_release["cpu"])["server"]
-        open_phase = {
-            "wall_s": round(open_wall, 2),
-            "server_cpu_s": round(open_server_cpu, 2),
-            "server_cpu_share": round(open_server_cpu / max(open_wall, 1e-9) / (os.cpu_count() or 1), 3),
-            "client_cpu_s": round(at_release["client"] - at_start["client"], 2),
-        }
+        open_phase = phase_figures(dict(at_start, time=started), at_release)
     return {
         "users": count,
         "watchers": watchers,
@@ -372,6 +358,21 @@ def run_round(url: str, count: int, watchers: int, run_id: str, photos, config: 
         "upload_phase": phase,
         "round_wall_s": round(wall_s, 2),
         "locust_stats": locust_stats,
+    }
+
+
+def phase_figures(before: dict, after: dict) -> dict:
+    """Wall time, server CPU seconds and share of the machine, and the client's CPU between two readings.
+
+    Each reading is a dict with `time` (monotonic), `cpu` (cpu_seconds_per_process) and `client` (client_cpu_s).
+    """
+    wall = after["time"] - before["time"]
+    server_cpu = cpu_used_between(before["cpu"], after["cpu"])["server"]
+    return {
+        "wall_s": round(wall, 2),
+        "server_cpu_s": round(server_cpu, 2),
+        "server_cpu_share": round(server_cpu / max(wall, 1e-9) / (os.cpu_count() or 1), 3),
+        "client_cpu_s": round(after["client"] - before["client"], 2),
     }
 
 
@@ -462,13 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vit-classroom-load-") as temp:
         work = Path(temp)
         runs_root = work / "runs"
-        env = {
-            "VIT_CLASSROOM_RUNS": str(runs_root),
-            "VIT_CLASSROOM_CACHE": str(work / "cache"),
-            "VIT_CLASSROOM_SYNTH_PER_CLASS": str(config.synth_per_class),
-            "VIT_CLASSROOM_TRAIN_OVERRIDES": json.dumps(LONG_TRAINING_OVERRIDES),
-            "VIT_CLASSROOM_DEVICE": "cpu",
-        }
+        env = server_env(work, config.synth_per_class)
         log("[classroom] training a short ViT run with the CLI (the run students pick)")
         run_id = prepare_finished_vit_run(work, env, prepare)
         photos = load_photos(config, work)

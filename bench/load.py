@@ -660,6 +660,17 @@ def niced_executable(chromium: str, nice: int, folder: Path) -> str:
     return str(wrapper)
 
 
+def server_env(work: Path, synth_per_class: int) -> dict[str, str]:
+    """The load benchmarks' server settings: runs and cache under `work`, a small embedded set, the CPU, long training."""
+    return {
+        "VIT_CLASSROOM_RUNS": str(work / "runs"),
+        "VIT_CLASSROOM_CACHE": str(work / "cache"),
+        "VIT_CLASSROOM_SYNTH_PER_CLASS": str(synth_per_class),
+        "VIT_CLASSROOM_TRAIN_OVERRIDES": json.dumps(LONG_TRAINING_OVERRIDES),
+        "VIT_CLASSROOM_DEVICE": "cpu",
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     chromium = find_chromium()
@@ -671,13 +682,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vit-load-") as temp:
         work = Path(temp)
         runs_root = work / "runs"
-        env = {
-            "VIT_CLASSROOM_RUNS": str(runs_root),
-            "VIT_CLASSROOM_CACHE": str(work / "cache"),
-            "VIT_CLASSROOM_SYNTH_PER_CLASS": str(config.synth_per_class),
-            "VIT_CLASSROOM_TRAIN_OVERRIDES": json.dumps(LONG_TRAINING_OVERRIDES),
-            "VIT_CLASSROOM_DEVICE": "cpu",
-        }
+        env = server_env(work, config.synth_per_class)
         log("[load] training a short ViT run with the CLI (the run students pick)")
         run_id = prepare_finished_vit_run(work, env, config)
         photos_dir = work / "photos"
