@@ -36,6 +36,16 @@ def test_module_entry_point_prints_help():
         assert command in result.stdout
 
 
+def test_train_help_names_every_preset(capsys):
+    from vitcore.presets import PRESET_NAMES
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps long help lines
+    for kind, names in PRESET_NAMES.items():
+        assert f"{kind}: {'|'.join(names)}" in text
+
+
 @pytest.mark.parametrize(
     "argv, expected",
     [

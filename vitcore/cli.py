@@ -570,7 +570,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a ViT or CNN preset")
     train.add_argument("--model", choices=list(PRESET_NAMES), default="vit")
-    train.add_argument("--preset", default="classroom", help="vit: homework|classroom|best, cnn: hw4|best")
+    train.add_argument("--preset", default="classroom",
+                       help=", ".join(f"{kind}: {'|'.join(names)}" for kind, names in PRESET_NAMES.items()))
     train.add_argument("--data", default=None, help="dataset folder (default: the embedded synthetic set)")
     train.add_argument("--attention", choices=list(ATTENTION_CHOICES), default=None)
     train.add_argument("--tokenizer", choices=list(TOKENIZER_CHOICES), default=None,
