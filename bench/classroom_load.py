@@ -49,7 +49,6 @@ from gevent import monkey
 monkey.patch_all()
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import resource  # noqa: E402
@@ -71,7 +70,7 @@ from bench.browser_support import start_streamlit, stop_streamlit  # noqa: E402
 from bench.common import REPO_ROOT, cpu_name, default_data_root, log, print_json_line, print_table  # noqa: E402
 from bench.load import (  # noqa: E402
     OVERLAY_HEADING, PHOTO_SIZE, LoadConfig, RssSampler, cpu_seconds_per_process,
-    cpu_used_between, newest_other_run, percentile, prepare_finished_vit_run, server_env, training_steps, write_photo_jpeg,
+    cpu_used_between, newest_other_run, percentile, prepare_finished_vit_run, run_status, server_env, training_steps, write_photo_jpeg,
 )
 from bench.streamlit_wire import StreamlitTab, WireError  # noqa: E402
 
@@ -500,22 +499,13 @@ def main(argv: list[str] | None = None) -> int:
                 teacher_greenlet.join(timeout=10)
                 record["teacher"] = {"fragment_reruns": len(teacher.fragment_s),
                                      "fragment_p95_s": percentile(teacher.fragment_s, 0.95), "errors": teacher.errors}
-            record["training_status_after"] = run_status_text(runs_root, record.get("training_run"))
+            record["training_status_after"] = run_status(runs_root, record.get("training_run"))
             sampler.stop()
             stop_streamlit(server)
         log_lines = server.log_text(200_000).splitlines()
         record["server_log_error_lines"] = [line for line in log_lines if "Traceback" in line or "Error" in line][:10]
     emit(config, record, started)
     return 0
-
-
-def run_status_text(runs_root: Path, run_id: str | None) -> str:
-    if run_id is None:
-        return "none"
-    try:
-        return str(json.loads((runs_root / run_id / "status.json").read_text()).get("status", "unknown"))
-    except (OSError, ValueError):
-        return "unknown"
 
 
 def emit(config: ClassroomConfig, record: dict, started: float) -> None:

@@ -23,7 +23,6 @@ Prints a table, then one JSON line.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -33,18 +32,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.common import cpu_name, log, print_json_line, print_table  # noqa: E402
+from bench.common import cpu_name, log, parse_last_json_line, print_json_line, print_table  # noqa: E402
 
 DEFAULT_USERS = (5, 10)  # the N values the check runs at
 TOLERANCE = 0.25  # the predicted Chromium p95 may differ from the measured one by this fraction
-
-
-def last_json_line(text: str) -> dict:
-    """The last line of a benchmark's stdout that parses as a JSON object."""
-    for line in reversed(text.strip().splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    raise ValueError("the benchmark printed no JSON line")
 
 
 def compare(wire: dict, chromium: dict, cores: int, tolerance: float = TOLERANCE) -> list[dict]:
@@ -82,7 +73,7 @@ def run_benchmark(arguments: list[str]) -> dict:
     finished = subprocess.run([sys.executable, *arguments], cwd=REPO_ROOT, capture_output=True, text=True)
     if finished.returncode != 0:
         raise RuntimeError(f"{arguments[0]} failed:\n{finished.stderr[-3000:]}")
-    return last_json_line(finished.stdout)
+    return parse_last_json_line(finished.stdout)
 
 
 def main(argv: list[str] | None = None) -> int:

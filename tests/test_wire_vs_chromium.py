@@ -1,6 +1,7 @@
 """bench/wire_vs_chromium.py: the prediction that ties the wire client's latency to the Chromium bench's."""
 
-from bench.wire_vs_chromium import compare, last_json_line
+from bench.common import parse_last_json_line
+from bench.wire_vs_chromium import compare
 
 
 def wire_record(p95_by_users: dict[int, float]) -> dict:
@@ -28,4 +29,4 @@ def test_rounds_missing_on_either_side_are_left_out():
 
 
 def test_the_last_json_line_is_the_record():
-    assert last_json_line('table\n{"a": 1}\n{"b": 2}\n') == {"b": 2}
+    assert parse_last_json_line('table\n{"a": 1}\n{"b": 2}\n') == {"b": 2}

@@ -47,7 +47,7 @@ EVERY_HEAD_HELP = (
     "Switch it on to see all 4×4 attention maps of every layer and head, one head's full token × token matrix and "
     "the rollout. It starts folded so that a whole class uploading at once gets answers fast."
 )  # tooltip of the "every layer and head" toggle
-SHOW_REPLAY_DEFAULT = False  # the epoch replay starts folded: its two charts and picture were half of each page open's work
+SHOW_REPLAY_DEFAULT = False  # the epoch replay starts folded: its two charts and picture were a quarter of each page open's script time
 REPLAY_HELP = (
     "Every ViT run looks at the same ten validation pictures after every epoch. Switch it on and slide through the "
     "epochs to replay what this run's heads read, where its rollout points and from which layer it knew the answer."
