@@ -4,6 +4,7 @@
     .venv/bin/python bench/accuracy.py --presets vit/classroom cnn/best --seeds 2 --epochs 5
     .venv/bin/python bench/accuracy.py --max-train-images 2000 --device cuda
     .venv/bin/python bench/accuracy.py --presets vit/best --set train.mixup_alpha=0.2 model.drop_path=0.2   # an ablation
+    .venv/bin/python bench/accuracy.py --presets cnn/best vit/distilled # the CNN, then a ViT it teaches (DeiT)
     .venv/bin/python bench/accuracy.py --quick                          # tiny synthetic folder, 1 epoch (smoke run)
 
 For each preset (`vitcore.presets.get_preset`) and each seed --first-seed .. --first-seed + --seeds - 1 (default 0..2):
@@ -21,6 +22,11 @@ For each preset (`vitcore.presets.get_preset`) and each seed --first-seed .. --f
 `train.<TrainConfig field>` or `model.<ViTConfig/CNNConfig field>`; VALUE is read as JSON
 (0.2, 60, true, null) and otherwise taken as a string ("strong"). The changes are shown
 next to the preset name and recorded under "overrides".
+`vit/distilled` needs a teacher: for each seed, the --teacher preset (default cnn/best) trained with
+that seed and its own unchanged recipe (--teacher-epochs overrides its epochs; --set and --epochs do not
+touch it). When that same preset, unchanged, ran earlier in this invocation, its trained model is reused;
+otherwise it is trained first. The teacher's val accuracy and seconds are recorded beside the student's
+(`teacher_val_acc`, `teacher_seconds`): the student's seconds do not include the teacher's.
 Reported per preset: mean ± sample std over seeds, the seconds one seed took, and per seed the
 peak RSS of the benchmark process so far (`peak_rss_mb`; it never decreases, so the FIRST preset's
 figure is that preset's own peak: run a preset alone to measure its memory).
@@ -45,7 +51,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: m
 
 from bench.common import load_bench_data, log, print_json_line, print_table  # noqa: E402
 
-ALL_PRESETS = ["vit/best", "vit/classroom", "vit/homework", "cnn/best", "cnn/hw4"]  # "kind/name"
+# "kind/name"; cnn/best runs before vit/distilled, which reuses its trained models as teachers
+ALL_PRESETS = ["vit/classroom", "cnn/hw4", "cnn/best", "vit/best", "vit/distilled", "vit/homework"]
 QUICK_PRESETS = ["vit/classroom", "cnn/hw4"]  # --quick default: the two cheapest recipes
 
 
@@ -111,8 +118,10 @@ def recipe(kind: str, name: str, overrides: dict[str, dict], num_classes: int = 
     return preset.model_config, preset.train_config
 
 
-def run_one_seed(kind: str, name: str, seed: int, data, val_dedup, args) -> dict:
-    """Train preset kind/name once with `seed`; accuracies on full val, de-duplicated val and train."""
+def run_one_seed(kind: str, name: str, seed: int, data, val_dedup, args, overrides: dict[str, dict] | None = None,
+                 epochs: int | None = None, teacher=None) -> tuple[dict, object]:
+    """Train preset kind/name once with `seed` (`overrides`: args.overrides; `epochs`: args.epochs when None);
+    (accuracies on full val, de-duplicated val and train, the trained model)."""
     from dataclasses import replace
 
     import torch
@@ -122,10 +131,12 @@ def run_one_seed(kind: str, name: str, seed: int, data, val_dedup, args) -> dict
     from vitcore.models.factory import build_model
     from vitcore.train.engine import fit
 
-    model_config, train_config = recipe(kind, name, args.overrides, len(data.class_names), data.image_size)
+    overrides = args.overrides if overrides is None else overrides
+    epochs = args.epochs if epochs is None else epochs
+    model_config, train_config = recipe(kind, name, overrides, len(data.class_names), data.image_size)
     changes = {"seed": seed, "device": args.device, "num_threads": args.threads}
-    if args.epochs is not None:
-        changes["epochs"] = args.epochs
+    if epochs is not None:
+        changes["epochs"] = epochs
     train_config = replace(train_config, **changes)
     device = resolve_device(args.device)
     torch.manual_seed(seed)
@@ -138,7 +149,7 @@ def run_one_seed(kind: str, name: str, seed: int, data, val_dedup, args) -> dict
             log(f"    {kind}/{name} seed {seed} epoch {event['epoch']}: val {event['val_acc']:.4f}, "
                 f"running train {event['train_acc']:.4f} ({time.perf_counter() - start:.0f} s)")
 
-    result = fit(model, data, train_config, on_event=log_epoch)
+    result = fit(model, data, train_config, on_event=log_epoch, teacher=teacher)
     if result.status != "finished":
         raise RuntimeError(f"{kind}/{name} seed {seed}: {result.message}")
     train_seconds = time.perf_counter() - start
@@ -150,9 +161,63 @@ def run_one_seed(kind: str, name: str, seed: int, data, val_dedup, args) -> dict
     log(f"  {kind}/{name} seed {seed}: val {val_acc:.4f}  val with flip TTA {val_tta_acc:.4f}  dedup val {dedup_acc:.4f}  "
         f"train {train_acc:.4f}  ({train_seconds:.1f} s, {train_config.epochs} epochs)")
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports kB
-    return {"seed": seed, "val_acc": val_acc, "val_tta_acc": val_tta_acc, "dedup_val_acc": dedup_acc, "train_acc": train_acc,
-            "seconds": train_seconds,
-            "epochs": train_config.epochs, "device": device.type, "peak_rss_mb": round(peak_rss_mb, 1)}
+    record = {"seed": seed, "val_acc": val_acc, "val_tta_acc": val_tta_acc, "dedup_val_acc": dedup_acc, "train_acc": train_acc,
+              "seconds": train_seconds,
+              "epochs": train_config.epochs, "device": device.type, "peak_rss_mb": round(peak_rss_mb, 1)}
+    return record, model
+
+
+NO_OVERRIDES: dict[str, dict] = {"train": {}, "model": {}}  # a preset's own recipe
+
+
+class TrainedModels:
+    """The models this invocation trained with a preset's own recipe, so vit/distilled reuses them as teachers.
+
+    Keyed by (preset, seed, epochs override); only unchanged recipes (no --set) are kept.
+    """
+
+    def __init__(self):
+        self.by_key: dict[tuple, tuple[dict, object]] = {}  # (preset, seed, epochs) -> (its record, its model)
+
+    def remember(self, preset_name: str, seed: int, epochs: int | None, overrides: dict, record: dict, model) -> None:
+        if overrides == NO_OVERRIDES:
+            self.by_key[(preset_name, seed, epochs)] = (record, model)
+
+    def teacher_for(self, seed: int, data, val_dedup, args) -> tuple[dict, object]:
+        """(the teacher's record, the teacher) for `seed`: reused when already trained, else trained now."""
+        key = (args.teacher, seed, args.teacher_epochs)
+        if key not in self.by_key:
+            log(f"  training the teacher {args.teacher} seed {seed} for vit/distilled")
+            kind, name = args.teacher.split("/")
+            self.by_key[key] = run_one_seed(kind, name, seed, data, val_dedup, args, NO_OVERRIDES, args.teacher_epochs)
+        return self.by_key[key]
+
+
+def run_preset(preset_name: str, data, val_dedup, args, trained: TrainedModels) -> list[dict]:
+    """Every seed of one preset; a distilled preset gets each seed's teacher (and records its figures)."""
+    kind, name = preset_name.split("/")
+    model_config, _ = recipe(kind, name, args.overrides, len(data.class_names), data.image_size)
+    needs_teacher = getattr(model_config, "distillation", False)  # a ViT with a distillation token (vit/distilled)
+    runs = []
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        teacher_record, teacher = (None, None)
+        if needs_teacher:
+            teacher_record, teacher = trained.teacher_for(seed, data, val_dedup, args)
+        record, model = run_one_seed(kind, name, seed, data, val_dedup, args, teacher=teacher)
+        if teacher_record is not None:
+            record.update(teacher=args.teacher, teacher_val_acc=teacher_record["val_acc"],
+                          teacher_val_tta_acc=teacher_record["val_tta_acc"], teacher_seconds=teacher_record["seconds"])
+        trained.remember(preset_name, seed, args.epochs, args.overrides, record, model)
+        runs.append(record)
+    return runs
+
+
+def teacher_note(record: dict) -> str:
+    """ "(teacher cnn/best: val 0.7340, 1800 s)" for a distilled preset's table row, else ""."""
+    if "teacher" not in record:
+        return ""
+    return (f"(teacher {record['teacher']}: val {record['teacher_val_acc_mean']:.4f}, "
+            f"{record['teacher_seconds_per_seed']:.0f} s)")
 
 
 def json_number(value: float) -> float | None:
@@ -170,6 +235,10 @@ def summarise(preset_name: str, runs: list[dict], overrides: dict[str, dict]) ->
     gap_mean, gap_std = mean_and_std([run["train_acc"] - run["val_acc"] for run in runs])
     record["gap_mean"], record["gap_std"] = json_number(gap_mean), json_number(gap_std)
     record["seconds_per_seed"] = round(statistics.fmean(run["seconds"] for run in runs), 2)
+    if "teacher" in runs[0]:  # a distilled ViT: its teachers' figures beside its own
+        record["teacher"] = runs[0]["teacher"]
+        record["teacher_val_acc_mean"] = json_number(statistics.fmean(run["teacher_val_acc"] for run in runs))
+        record["teacher_seconds_per_seed"] = round(statistics.fmean(run["teacher_seconds"] for run in runs), 2)
     record["per_seed"] = [{key: (json_number(value) if isinstance(value, float) else value) for key, value in run.items()}
                           for run in runs]
     return record
@@ -209,6 +278,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--cache-dir", type=Path, default=None, help="tensor cache folder (default: VIT_CLASSROOM_CACHE or data/cache)")
     parser.add_argument("--set", dest="assignments", nargs="+", action="extend", default=[], metavar="FIELD=VALUE",
                         help="ablation: change one recipe field, train.FIELD=VALUE or model.FIELD=VALUE (JSON value)")
+    parser.add_argument("--teacher", default="cnn/best", choices=[p for p in ALL_PRESETS if p.startswith("cnn/")],
+                        help="vit/distilled's teacher: this CNN preset trained with the same seed (default cnn/best)")
+    parser.add_argument("--teacher-epochs", type=int, default=None,
+                        help="the teacher's epochs (default: its preset's; 1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny synthetic folder, 1 epoch, 1 seed")
     args = parser.parse_args(argv)
     try:
@@ -223,6 +296,7 @@ def main(argv=None) -> int:
     if args.quick:
         args.epochs = 1 if args.epochs is None else args.epochs
         args.max_train_images = args.max_train_images or 40
+        args.teacher_epochs = 1 if args.teacher_epochs is None else args.teacher_epochs
     args.seeds = args.seeds or (1 if args.quick else 3)
     args.threads = args.threads or (1 if args.quick else 2)
     presets = args.presets or (QUICK_PRESETS if args.quick else ALL_PRESETS)
@@ -253,17 +327,16 @@ def main(argv=None) -> int:
             data.train = subset_split(data.train, order[: args.max_train_images])
         log(f"{len(data.train)} train images, {len(data.val)} val images ({len(val_dedup)} after dropping {dropped} "
             "multi-label/leaked)")
-        records = []
+        records, trained = [], TrainedModels()
         for preset_name in presets:
-            kind, name = preset_name.split("/")
-            runs = [run_one_seed(kind, name, seed, data, val_dedup, args) for seed in range(args.first_seed, args.first_seed + args.seeds)]
-            records.append(summarise(preset_name, runs, args.overrides))
+            records.append(summarise(preset_name, run_preset(preset_name, data, val_dedup, args, trained), args.overrides))
 
     headers = ["preset", "seeds", "epochs", "val acc", "val acc, flip TTA", "dedup val acc", "train acc", "train-val gap",
                "s/seed", "device"]
     rows = [
         [
-            " ".join(filter(None, [record["preset"], describe_overrides(record["overrides"])])), record["seeds"], record["epochs"],
+            " ".join(filter(None, [record["preset"], describe_overrides(record["overrides"]), teacher_note(record)])),
+            record["seeds"], record["epochs"],
             plus_minus(record, "val_acc"), plus_minus(record, "val_tta_acc"), plus_minus(record, "dedup_val_acc"),
             plus_minus(record, "train_acc"),
             plus_minus(record, "gap"),

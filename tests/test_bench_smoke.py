@@ -177,6 +177,29 @@ def test_accuracy_set_changes_the_recipe_and_records_it():
     assert "vit/classroom train.cutmix_alpha=1.0 train.augmentation=none model.drop_path=0.2" in stdout
 
 
+def test_accuracy_distilled_reuses_the_teacher_trained_in_the_same_run():
+    record, stdout = run_bench("accuracy.py", "--quick", "--presets", "cnn/hw4", "vit/distilled", "--teacher", "cnn/hw4")
+    teacher, student = record["results"]
+    assert [teacher["preset"], student["preset"]] == ["cnn/hw4", "vit/distilled"]
+    run = student["per_seed"][0]
+    assert run["teacher"] == "cnn/hw4" and student["teacher"] == "cnn/hw4"
+    # the very model trained as the cnn/hw4 row taught the student: same figures, no second training
+    assert run["teacher_val_acc"] == teacher["per_seed"][0]["val_acc"]
+    assert run["teacher_seconds"] == teacher["per_seed"][0]["seconds"]
+    assert "vit/distilled (teacher cnn/hw4: val" in stdout
+
+
+def test_accuracy_distilled_trains_its_teacher_first_when_it_did_not_run():
+    completed = subprocess.run([sys.executable, str(BENCH_DIR / "accuracy.py"), "--quick", "--presets", "vit/distilled",
+                                "--teacher", "cnn/hw4"], capture_output=True, text=True, timeout=180,
+                               cwd=str(REPO_ROOT.parent), check=True)
+    record = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert [preset["preset"] for preset in record["results"]] == ["vit/distilled"]  # the teacher has no row of its own
+    run = record["results"][0]["per_seed"][0]
+    assert "training the teacher cnn/hw4 seed 0 for vit/distilled" in completed.stderr
+    assert run["teacher_seconds"] > 0 and 0.0 <= run["teacher_val_acc"] <= 1.0
+
+
 @pytest.mark.parametrize("assignment, message", [
     ("model.no_such_field=1", "has no field no_such_field"),
     ("train.augmentation=sideways", "augmentation must be one of"),
@@ -247,3 +270,21 @@ def test_explanation_speed_quick_times_every_method_and_the_scores():
     assert record["target_met"] == (record["worst_ms"] <= 300.0)
     assert [entry["pictures"] for entry in record["localization"]] == [10, 10]
     assert "projected s for 2,500" in stdout
+
+
+def test_time_breakdown_quick_splits_each_epoch_and_times_the_teacher_only_for_the_distilled_vit():
+    record, stdout = run_bench("time_breakdown.py", "--quick")
+    assert record["bench"] == "time_breakdown" and record["quick"] is True
+    classroom, distilled = record["results"]
+    assert [classroom["preset"], distilled["preset"]] == ["vit/classroom", "vit/distilled"]
+    assert classroom["teacher"] is None and distilled["teacher"] == "cnn/hw4"
+    assert classroom["parts_s_per_epoch"]["teacher forward"] == 0.0
+    assert distilled["parts_s_per_epoch"]["teacher forward"] > 0.0
+    for preset in (classroom, distilled):
+        parts = preset["parts_s_per_epoch"]
+        for part in ("forward and loss", "backward", "optimizer", "evaluation", "augmentation"):
+            assert parts[part] > 0.0, part
+        # the parts are slices of one fit call: together they come to its time (fit's set-up is the rest)
+        assert sum(parts.values()) <= preset["seconds_per_epoch"] * 1.01
+        assert sum(parts.values()) >= preset["seconds_per_epoch"] * 0.5
+    assert "teacher forward" in stdout and "where an epoch's time goes" in stdout
