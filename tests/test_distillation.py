@@ -114,3 +114,21 @@ def test_load_teacher_refuses_a_vit_another_dataset_other_classes_and_an_unfinis
     ):
         with pytest.raises(VitcoreError, match=message):
             load_teacher(store, run_id, data, torch.device("cpu"))
+
+
+def test_teacher_answers_are_the_teachers_argmax_in_nhwc_and_bf16_barely_moves_them():
+    from vitcore.train.teacher import teacher_answers
+
+    torch.manual_seed(0)
+    teacher = build_model(CNNConfig(image_size=32, num_classes=5, arch="resnet9")).eval()
+    images = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(3))  # (B, 3, S, S)
+    with torch.no_grad():
+        plain = teacher(images)  # (B, C) float32, NCHW
+    answers = teacher_answers(teacher.to(memory_format=torch.channels_last), images, None)
+    assert answers.dtype == torch.long and answers.shape == (64,)
+    torch.testing.assert_close(answers, plain.argmax(dim=1))  # NHWC: the same maths
+    rounded = teacher_answers(teacher, images, torch.bfloat16)
+    margin = plain.topk(2, dim=1).values.diff(dim=1).abs().squeeze(1)  # (B,) gap between the two best classes
+    clear = margin > 0.05 * plain.abs().max()  # pictures the teacher is not torn about
+    assert clear.sum() >= 10
+    assert torch.equal(rounded[clear], plain.argmax(dim=1)[clear])  # bf16 rounding does not flip a clear answer

@@ -313,3 +313,32 @@ def test_a_train_fraction_trains_on_a_seeded_class_by_class_subset_and_keeps_val
     assert steps[-1]["steps_per_epoch"] == 3  # 15 of the 60 pictures, 5 per batch
     with pytest.raises(ValueError, match="train_fraction"):
         TrainConfig(train_fraction=0.0)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_amp_native_uses_bf16_only_where_the_processor_has_bf16_instructions(monkeypatch, native):
+    from vitcore import device as device_module
+    from vitcore.train import engine
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    cpu = torch.device("cpu")
+    assert device_module.has_native_bf16(cpu) is native
+    assert engine.autocast_dtype_for(TrainConfig(amp="native"), cpu) == (torch.bfloat16 if native else None)
+    assert engine.autocast_dtype_for(TrainConfig(amp="auto"), cpu) is None  # "auto" keeps a CPU in float32
+    assert engine.autocast_dtype_for(TrainConfig(amp="bf16"), cpu) == torch.bfloat16
+    assert engine.autocast_dtype_for(TrainConfig(amp="off"), cpu) is None
+    assert device_module.has_native_bf16(torch.device("meta")) is False
+
+
+def test_amp_native_trains_on_the_cpu_whatever_it_has():
+    from vitcore.data.synthetic import generate_synthetic
+    from vitcore.models.config import CNNConfig
+    from vitcore.models.factory import build_model
+
+    data = generate_synthetic(train_per_class=8, val_per_class=4, image_size=32, seed=0)
+    torch.manual_seed(0)
+    model = build_model(CNNConfig(image_size=32, num_classes=len(data.class_names), arch="resnet9"))
+    result = fit(model, data, TrainConfig(epochs=1, batch_size=16, device="cpu", amp="native", channels_last=True,
+                                          record_timelapse=False))
+    assert result.status == "finished" and math.isfinite(result.history[-1]["val_loss"])

@@ -33,3 +33,14 @@ def describe_device(device: torch.device) -> str:
     import os
 
     return f"CPU, {os.cpu_count()} cores"
+
+
+def has_native_bf16(device: torch.device) -> bool:
+    """Whether bfloat16 maths runs natively on `device`: a CUDA GPU that supports it, or a CPU with AVX512-BF16
+    or AMX instructions (recent AMD EPYC/Ryzen, Intel Xeon). Elsewhere bf16 is emulated and slower than float32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    cpu = torch.cpu  # the two checks are private helpers of torch.cpu; an older torch without them counts as "no"
+    return any(getattr(cpu, check, lambda: False)() for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))

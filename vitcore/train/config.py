@@ -13,7 +13,7 @@ from vitcore.train.augment import AUGMENTATION_CHOICES
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle")
 AUGMENTATIONS = AUGMENTATION_CHOICES  # names accepted by TrainConfig.augmentation (vitcore.train.augment builds them)
-AMP_MODES = ("auto", "off", "bf16")
+AMP_MODES = ("auto", "off", "bf16", "native")
 MAX_DEMO_PACE_S = 10.0  # the slowest demo pace (seconds per step) that TrainConfig, the CLI and the Train page accept
 
 
@@ -37,7 +37,7 @@ class TrainConfig:
     grad_clip: float | None = None  # max global gradient norm; None disables clipping
     seed: int = 0  # seeds weights init, shuffling and augmentation
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:1" | "mps"
-    amp: str = "auto"  # "auto" (bf16 autocast on CUDA only) | "off" | "bf16"
+    amp: str = "auto"  # "auto" (bf16 autocast on CUDA only) | "off" | "bf16" | "native" (bf16 where the device has bf16 instructions)
     eval_batch_size: int = 512  # images per forward pass during validation
     max_train_batches_per_epoch: int | None = None  # cap on steps per epoch (tests, quick demos)
     min_seconds_per_step: float = 0.0  # demo pace: wait so each step takes at least this long (a fast GPU run stays watchable); 0 = full speed
