@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from vitcore.cli import main
+from vitcore.presets import get_preset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -157,10 +158,13 @@ def test_train_eval_predict_round_trip(capsys, tmp_path, tiny_synth_folder):
     lens, prediction = numbers["logit_lens"], numbers["prediction"]
     assert len(lens) == 4 and all(abs(sum(layer) - 1) < 1e-4 for layer in lens)  # the classroom ViT has 4 blocks
     assert lens[-1] == prediction["probabilities"] and prediction["class"] in out
-    assert len(numbers["mean_attention_distance"]) == 4 and len(numbers["mean_attention_distance"][0]) == 4  # L x H
+    classroom = get_preset("vit", "classroom").model_config
+    layers, heads_per_layer = classroom.depth, classroom.num_heads  # 4 x 5
+    assert len(numbers["mean_attention_distance"]) == layers and len(numbers["mean_attention_distance"][0]) == heads_per_layer
     with Image.open(slides / "rollout_overlay.png") as rendered, Image.open(slides / "heads.png") as heads:
         assert rendered.size == (120, 90)
-        assert heads.size == (4 * (4 * 12 + 4) - 4,) * 2  # 4 layers x 4 heads of 4 x 4 cells, 12 px each, 4 px gaps
+        cell = 4 * 12 + 4  # a head's 4 x 4 grid at 12 px a patch, then a 4 px gap
+        assert sorted(heads.size) == sorted((layers * cell - 4, heads_per_layer * cell - 4))  # one tile per layer and head
     code, _, err = run_cli(capsys, "explain", run_id, str(not_an_image), "--runs-dir", str(runs), "--out", str(slides))
     assert code == 2 and len(err.strip().splitlines()) == 1
 

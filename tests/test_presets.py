@@ -54,6 +54,8 @@ def test_preset_contents_follow_the_recipes():
     assert cnn_best.train_config.flip_tta and get_preset("vit", "best").train_config.flip_tta  # TTA on for the best two
     assert not get_preset("cnn", "hw4").train_config.flip_tta and not get_preset("vit", "homework").train_config.flip_tta
     assert cnn_best.train_config.schedule in ("onecycle", "cosine") and cnn_best.train_config.label_smoothing > 0
+    assert cnn_best.train_config.amp == "native"  # bf16 only where the processor has bf16 instructions
+    assert get_preset("cnn", "hw4").train_config.amp == "auto" and get_preset("vit", "homework").train_config.amp == "auto"
 
 
 def test_classroom_model_runs_forward_and_presets_are_fresh_copies():
