@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: make `bench` and `vitcore` importable
 
-from bench.common import load_bench_data, log, print_json_line, print_table, quick_or_bench_data  # noqa: E402
+from bench.common import log, print_json_line, print_table, quick_or_bench_data  # noqa: E402
 
 DEFAULT_PRESETS = ["vit/best", "vit/distilled", "cnn/best"]  # the long recipes
 QUICK_PRESETS = ["vit/classroom", "vit/distilled"]
@@ -137,17 +137,14 @@ def main(argv=None) -> int:
 
     for preset_name in [*presets, args.teacher]:  # a misspelt preset fails before the data loads
         try:
-            get_preset(*preset_name.split("/", 1)) if "/" in preset_name else get_preset(preset_name, "")
+            kind, _, name = preset_name.partition("/")  # no slash: name "", which get_preset refuses
+            get_preset(kind, name)
         except VitcoreError as error:
             print(f"error: {preset_name}: {error}", file=sys.stderr)
             return 2
     torch.set_num_threads(args.threads)
     load_start = time.perf_counter()
-    if args.quick:
-        data, source = quick_or_bench_data(None, True)
-    else:
-        data, data_root = load_bench_data(args.data)
-        source = data.source
+    data, source = quick_or_bench_data(args.data, args.quick)
     load_seconds = time.perf_counter() - load_start
     records = [profile_preset(preset_name, data, args) for preset_name in presets]
 
