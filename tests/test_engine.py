@@ -342,3 +342,21 @@ def test_amp_native_trains_on_the_cpu_whatever_it_has():
     result = fit(model, data, TrainConfig(epochs=1, batch_size=16, device="cpu", amp="native", channels_last=True,
                                           record_timelapse=False))
     assert result.status == "finished" and math.isfinite(result.history[-1]["val_loss"])
+
+
+def test_crop_padding_and_one_offset_per_batch():
+    from vitcore.train.augment import random_padded_crop
+
+    torch.manual_seed(0)
+    image = torch.randint(0, 256, (1, 3, 64, 64), dtype=torch.uint8)
+    same = image.expand(32, -1, -1, -1).contiguous()  # 32 copies of one image
+    shared = random_padded_crop(same, padding=6, one_offset_per_batch=True)
+    assert all(torch.equal(crop, shared[0]) for crop in shared)  # one window for the whole batch
+    own = random_padded_crop(same, padding=6)
+    assert len({crop.sum().item() for crop in own}) > 10  # a window per image
+    augmenter = build_augmenter("flip_crop", 64, crop_padding=6, crop_per_batch=True)
+    assert augmenter.padding == 6 and build_augmenter("flip_crop", 64).padding == 4  # 0 asks for S / 16
+    with pytest.raises(ValueError, match="crop_padding"):
+        TrainConfig(crop_padding=-1)
+    config = TrainConfig(augmentation="flip_crop", crop_padding=6, crop_per_batch=True)
+    assert TrainConfig.from_dict(config.to_dict()) == config

@@ -27,11 +27,12 @@ def random_horizontal_flip(images: torch.Tensor, probability: float = 0.5) -> to
     return torch.where(flip_mask[:, None, None, None], images.flip(-1), images)  # (B, 3, S, S)
 
 
-def random_padded_crop(images: torch.Tensor, padding: int) -> torch.Tensor:
-    """Reflect-pad by `padding` pixels, then cut an S x S window at a random offset per image."""
+def random_padded_crop(images: torch.Tensor, padding: int, one_offset_per_batch: bool = False) -> torch.Tensor:
+    """Reflect-pad by `padding` pixels, then cut an S x S window at a random offset per image (or one for the batch)."""
     size = images.shape[-1]
     padded = v2.functional.pad(images, [padding] * 4, padding_mode="reflect")  # (B, 3, S+2p, S+2p)
-    offsets = torch.randint(0, 2 * padding + 1, (images.shape[0], 2)).tolist()  # (B, 2) top, left
+    offset_rows = 1 if one_offset_per_batch else images.shape[0]
+    offsets = torch.randint(0, 2 * padding + 1, (offset_rows, 2)).expand(images.shape[0], 2).tolist()  # (B, 2) top, left
     crops = [padded[i, :, top : top + size, left : left + size] for i, (top, left) in enumerate(offsets)]
     return torch.stack(crops)  # (B, 3, S, S)
 
@@ -39,12 +40,14 @@ def random_padded_crop(images: torch.Tensor, padding: int) -> torch.Tensor:
 class BatchAugmenter:
     """Callable `uint8 (B, 3, S, S) -> uint8 (B, 3, S, S)` for one augmentation recipe."""
 
-    def __init__(self, kind: str, image_size: int, trivial_group_size: int = 8):
+    def __init__(self, kind: str, image_size: int, trivial_group_size: int = 8, crop_padding: int = 0,
+                 crop_per_batch: bool = False):
         if kind not in AUGMENTATION_CHOICES:
             raise ValueError(f"augmentation must be one of {AUGMENTATION_CHOICES}, got {kind!r}")
         self.kind = kind  # which recipe: "none" | "flip_crop" | "strong"
         self.image_size = int(image_size)  # output side length S
-        self.padding = max(1, self.image_size // 16)  # 4 pixels for 64x64 images
+        self.padding = int(crop_padding) or max(1, self.image_size // 16)  # crop padding; 0 asks for S/16 (4 for 64x64)
+        self.crop_per_batch = bool(crop_per_batch)  # True: the whole batch shares one crop offset
         self.trivial_group_size = int(trivial_group_size)  # images sharing one TrivialAugment op
         self.resized_crop = v2.RandomResizedCrop(self.image_size, scale=(0.35, 1.0), antialias=True)
         self.trivial_augment = v2.TrivialAugmentWide()
@@ -55,7 +58,7 @@ class BatchAugmenter:
             return images
         images = random_horizontal_flip(images)  # (B, 3, S, S)
         if self.kind == "flip_crop":
-            return random_padded_crop(images, self.padding)  # (B, 3, S, S)
+            return random_padded_crop(images, self.padding, self.crop_per_batch)  # (B, 3, S, S)
         # "strong": zoom/crop per image, photometric ops per group, then cut-out per image.
         images = torch.stack([self.resized_crop(image) for image in images])  # (B, 3, S, S)
         groups = images.split(self.trivial_group_size)
@@ -63,6 +66,6 @@ class BatchAugmenter:
         return torch.stack([self.random_erasing(image) for image in images])  # (B, 3, S, S)
 
 
-def build_augmenter(kind: str, image_size: int) -> BatchAugmenter:
-    """The augmentation named by `TrainConfig.augmentation`."""
-    return BatchAugmenter(kind, image_size)
+def build_augmenter(kind: str, image_size: int, crop_padding: int = 0, crop_per_batch: bool = False) -> BatchAugmenter:
+    """The augmentation named by `TrainConfig.augmentation` (with its crop padding and offset sharing)."""
+    return BatchAugmenter(kind, image_size, crop_padding=crop_padding, crop_per_batch=crop_per_batch)

@@ -32,6 +32,8 @@ class TrainConfig:
     warmup_epochs: float = 0.0  # linear warmup length in epochs (fractions allowed)
     label_smoothing: float = 0.0  # cross-entropy label smoothing in [0, 1)
     augmentation: str = "none"  # "none" | "flip_crop" | "strong"
+    crop_padding: int = 0  # flip_crop: reflect-pad this many pixels before the random crop; 0 = image size / 16 (4 for 64x64)
+    crop_per_batch: bool = False  # flip_crop: one crop offset for the whole batch instead of one per image
     mixup_alpha: float = 0.0  # Beta(alpha, alpha) mixup strength; 0 disables mixup
     cutmix_alpha: float = 0.0  # Beta(alpha, alpha) CutMix strength; 0 disables it (with mixup too: one of the two per batch)
     grad_clip: float | None = None  # max global gradient norm; None disables clipping
@@ -74,6 +76,8 @@ class TrainConfig:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        if int(self.crop_padding) < 0:
+            raise ValueError(f"crop_padding must be >= 0, got {self.crop_padding}")
         if self.mixup_alpha < 0:
             raise ValueError(f"mixup_alpha must be >= 0, got {self.mixup_alpha}")
         if self.cutmix_alpha < 0:
