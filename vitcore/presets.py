@@ -164,8 +164,9 @@ def get_preset(model_kind: str, name: str, num_classes: int = 5, image_size: int
                     channels_last=True, flip_tta=True, amp="native"),
         "A ResNet-9 (stride-2 stem, residual pairs at 64, 128 and 256 channels, global max pool; 1.9M weights), AdamW "
         "with a one-cycle schedule peaking at 4e-3 after 5 of its 20 epochs, flips and crops from a 6-pixel reflected "
-        "border (one crop offset per batch) and label smoothing; validation adds each picture's mirror image. Where the processor has bf16 instructions (a GPU, or a CPU with "
-        "AVX512-BF16 or AMX) it trains in bf16, about twice as fast on a CPU.",
+        "border (one crop offset per batch) and label smoothing; validation adds each picture's mirror image. Where "
+        "the processor has bf16 instructions (a GPU, or a CPU with AVX512-BF16 or AMX) it trains in bf16, about twice "
+        "as fast on a CPU.",
         title="Best CNN (long)",
         summary="A deeper convolutional network with a better training recipe; start it well before the lesson.",
         measured={COCO5_64: "74.9 % validation accuracy with the mirror images (74.6 % without), seed 0, in 24 minutes "

@@ -31,8 +31,10 @@ def random_padded_crop(images: torch.Tensor, padding: int, one_offset_per_batch:
     """Reflect-pad by `padding` pixels, then cut an S x S window at a random offset per image (or one for the batch)."""
     size = images.shape[-1]
     padded = v2.functional.pad(images, [padding] * 4, padding_mode="reflect")  # (B, 3, S+2p, S+2p)
-    offset_rows = 1 if one_offset_per_batch else images.shape[0]
-    offsets = torch.randint(0, 2 * padding + 1, (offset_rows, 2)).expand(images.shape[0], 2).tolist()  # (B, 2) top, left
+    if one_offset_per_batch:
+        top, left = torch.randint(0, 2 * padding + 1, (2,)).tolist()  # one window for the whole batch
+        return padded[:, :, top : top + size, left : left + size].contiguous()  # (B, 3, S, S)
+    offsets = torch.randint(0, 2 * padding + 1, (images.shape[0], 2)).tolist()  # (B, 2) top, left
     crops = [padded[i, :, top : top + size, left : left + size] for i, (top, left) in enumerate(offsets)]
     return torch.stack(crops)  # (B, 3, S, S)
 
