@@ -60,6 +60,21 @@ def test_conv_stem_with_sequence_pooling():
     assert tokens.shape == (2, 16, 64)
 
 
+def test_conv_stem_width_sets_its_first_conv_and_doubles_up_to_the_token_width():
+    def stem_widths(model):
+        return [layer.out_channels for layer in model.tokenizer.stem if isinstance(layer, torch.nn.Conv2d)]
+
+    default = build_model(ViTConfig(tokenizer="conv_stem", hidden_dim=160, num_heads=5, depth=1))
+    assert stem_widths(default) == [20, 40, 80, 160]
+    wide = build_model(ViTConfig(tokenizer="conv_stem", hidden_dim=160, num_heads=5, depth=1, stem_width=48))
+    assert stem_widths(wide) == [48, 96, 160, 160]  # doubling, capped at the token width
+    assert count_parameters(wide) > count_parameters(default)
+    tokens = wide.tokenizer(torch.rand(2, 3, 64, 64))
+    assert tokens.shape == (2, 16, 160)  # the same 4x4 grid of tokens
+    with pytest.raises(VitcoreError, match="stem_width"):
+        build_model(ViTConfig(tokenizer="conv_stem", stem_width=-1, **SMALL))
+
+
 def test_sequence_pooling_weights_every_token():
     """With seq pooling the logits depend on every token; with CLS pooling too, but through attention."""
     model = build_model(ViTConfig(pooling="seq", **SMALL)).eval()

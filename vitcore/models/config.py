@@ -50,6 +50,7 @@ class ViTConfig:
     attention_dropout: float = 0.0  # dropout on the attention weights
     drop_path: float = 0.0  # stochastic depth: maximum residual drop rate, rising linearly from 0 over the blocks
     tokenizer: str = "patch"  # "patch": one Conv2d with kernel=stride=patch_size; "conv_stem": small conv stack, same grid
+    stem_width: int = 0  # conv_stem: channels of its first conv, doubling each step up to hidden_dim; 0 = hidden_dim / 2**(steps-1)
     pooling: str = "cls"  # "cls": classify the CLS token; "seq": attention-weighted mean of all tokens (no CLS)
     distillation: bool = False  # DeiT: a distillation token beside CLS learns a teacher's answers; inference averages both heads (CLS pooling)
     homework_bugs: HomeworkBugs | None = None  # not None -> build the homework-faithful encoder with these switches

@@ -42,9 +42,11 @@ class ConvStemTokenizer(nn.Module):
 
     "Early convolutions help transformers see better" (Xiao et al., 2021):
     log2(patch_size) stride-2 convolutions, then a 1x1 conv to the token width.
+    The widths double at each step and end at hidden_dim (20, 40, 80, 160 for D = 160);
+    `first_width` > 0 starts wider (32 gives 32, 64, 128, 160: more convolution before the tokens).
     """
 
-    def __init__(self, in_channels: int, hidden_dim: int, patch_size: int):
+    def __init__(self, in_channels: int, hidden_dim: int, patch_size: int, first_width: int = 0):
         super().__init__()
         steps = int(round(math.log2(patch_size)))
         if 2**steps != patch_size or steps < 1:
@@ -52,7 +54,10 @@ class ConvStemTokenizer(nn.Module):
         layers: list[nn.Module] = []
         channels = in_channels
         for step in range(1, steps + 1):
-            out_channels = max(hidden_dim // 2 ** (steps - step), 8)  # widths double up to hidden_dim
+            if first_width > 0:
+                out_channels = min(first_width * 2 ** (step - 1), hidden_dim)  # start at first_width, double, cap at D
+            else:
+                out_channels = max(hidden_dim // 2 ** (steps - step), 8)  # widths double up to hidden_dim
             layers += [
                 nn.Conv2d(channels, out_channels, kernel_size=3, stride=2, padding=1, bias=False),
                 nn.BatchNorm2d(out_channels),
@@ -145,6 +150,8 @@ def validate_vit_config(config: ViTConfig) -> None:
         )
     if config.tokenizer not in TOKENIZER_CHOICES:
         raise VitcoreError(f"unknown tokenizer {config.tokenizer!r}; choose one of {list(TOKENIZER_CHOICES)}")
+    if config.stem_width < 0:
+        raise VitcoreError(f"stem_width must be 0 (the default widths) or a channel count, got {config.stem_width}")
     if config.pooling not in POOLING_CHOICES:
         raise VitcoreError(f"unknown pooling {config.pooling!r}; choose one of {list(POOLING_CHOICES)}")
     if config.depth < 1:
@@ -167,8 +174,10 @@ class VisionTransformer(nn.Module):
         dim = config.hidden_dim
 
         self.normalize = Normalize(config.in_channels)
-        tokenizer_class = PatchEmbedding if config.tokenizer == "patch" else ConvStemTokenizer
-        self.tokenizer = tokenizer_class(config.in_channels, dim, config.patch_size)
+        if config.tokenizer == "patch":
+            self.tokenizer = PatchEmbedding(config.in_channels, dim, config.patch_size)
+        else:
+            self.tokenizer = ConvStemTokenizer(config.in_channels, dim, config.patch_size, config.stem_width)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if self.num_prefix_tokens else None  # (1, 1, D)
         self.dist_token = nn.Parameter(torch.zeros(1, 1, dim)) if config.distillation else None  # (1, 1, D) DeiT
         self.pos_embed = nn.Parameter(torch.zeros(1, num_tokens, dim))  # (1, N, D)
