@@ -156,7 +156,8 @@ def test_train_eval_predict_round_trip(capsys, tmp_path, tiny_synth_folder):
         "patches.png", "position_similarity.png", "heads.png", "rollout_overlay.png", "logit_lens.png", "numbers.json"}
     numbers = json.loads((slides / "numbers.json").read_text())
     lens, prediction = numbers["logit_lens"], numbers["prediction"]
-    assert len(lens) == 4 and all(abs(sum(layer) - 1) < 1e-4 for layer in lens)  # the classroom ViT has 4 blocks
+    classroom_depth = get_preset("vit", "classroom").model_config.depth  # one logit-lens row per encoder block
+    assert len(lens) == classroom_depth and all(abs(sum(layer) - 1) < 1e-4 for layer in lens)
     assert lens[-1] == prediction["probabilities"] and prediction["class"] in out
     classroom = get_preset("vit", "classroom").model_config
     layers, heads_per_layer = classroom.depth, classroom.num_heads  # 4 x 5
