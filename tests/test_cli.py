@@ -117,12 +117,13 @@ def test_train_eval_predict_round_trip(capsys, tmp_path, tiny_synth_folder):
     code, out, err = run_cli(
         capsys, "train", "--model", "vit", "--preset", "classroom", "--data", str(tiny_synth_folder),
         "--epochs", "1", "--batch-size", "8", "--runs-dir", str(runs), "--attention", "einsum", "--demo-pace", "0.01",
-        "--cutmix", "1.0", "--mixup", "0.4",
+        "--cutmix", "1.0", "--mixup", "0.4", "--stem-width", "24",
     )
     assert code == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["status"] == "finished"
     run_id = summary["run"]
+    assert json.loads((runs / run_id / "config.json").read_text())["model_config"]["stem_width"] == 24
     saved_train_config = json.loads((runs / run_id / "config.json").read_text())["train_config"]
     assert saved_train_config["min_seconds_per_step"] == 0.01
     assert (saved_train_config["cutmix_alpha"], saved_train_config["mixup_alpha"]) == (1.0, 0.4)
@@ -248,3 +249,10 @@ def test_a_distilled_vit_trains_with_a_cnn_teacher_and_bad_teachers_are_one_line
         code, _, err = run_cli(capsys, "train", "--model", "vit", *flags, "--data", str(tiny_synth_folder), "--epochs", "1",
                                "--runs-dir", str(runs))
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_vit_only_flags_are_refused_for_the_cnn_in_one_line(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "--model", "cnn", "--stem-width", "16", "--runs-dir", str(tmp_path / "runs"))
+    assert code == 2
+    assert "--stem-width only applies to --model vit" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # nothing was trained

@@ -226,9 +226,12 @@ def _train_command(args: argparse.Namespace, context) -> int:
         data = load() if is_main else None
         dist.barrier()
         data = data if is_main else load()
-    if args.model != "vit" and (args.attention is not None or args.tokenizer is not None):
-        raise CliError(f"--{'attention' if args.attention is not None else 'tokenizer'} only applies to --model vit")
-    model_changes = {"attention": args.attention, "tokenizer": args.tokenizer, "dropout": args.dropout}
+    vit_only_flags = {"attention": args.attention, "tokenizer": args.tokenizer, "stem-width": args.stem_width}
+    given_vit_flags = [flag for flag, value in vit_only_flags.items() if value is not None]
+    if args.model != "vit" and given_vit_flags:
+        raise CliError(f"--{given_vit_flags[0]} only applies to --model vit")
+    model_changes = {"attention": args.attention, "tokenizer": args.tokenizer, "stem_width": args.stem_width,
+                     "dropout": args.dropout}
     train_changes = {
         "epochs": args.epochs,
         "batch_size": args.batch_size,
@@ -576,6 +579,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--attention", choices=list(ATTENTION_CHOICES), default=None)
     train.add_argument("--tokenizer", choices=list(TOKENIZER_CHOICES), default=None,
                        help="ViT tokens: one 16x16 patch projection, or a small conv stem (same 4x4 grid)")
+    train.add_argument("--stem-width", type=_positive_int, default=None,
+                       help="conv stem: channels of its first convolution, doubling up to the token width (classroom: 32)")
     train.add_argument("--epochs", type=_positive_int, default=None)
     train.add_argument("--batch-size", type=_positive_int, default=None, help="GLOBAL batch (split across torchrun processes)")
     train.add_argument("--lr", type=_positive_float, default=None)
