@@ -123,8 +123,9 @@ def test_train_eval_predict_round_trip(capsys, tmp_path, tiny_synth_folder):
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["status"] == "finished"
     run_id = summary["run"]
-    assert json.loads((runs / run_id / "config.json").read_text())["model_config"]["stem_width"] == 24
-    saved_train_config = json.loads((runs / run_id / "config.json").read_text())["train_config"]
+    saved_config = json.loads((runs / run_id / "config.json").read_text())
+    assert saved_config["model_config"]["stem_width"] == 24
+    saved_train_config = saved_config["train_config"]
     assert saved_train_config["min_seconds_per_step"] == 0.01
     assert (saved_train_config["cutmix_alpha"], saved_train_config["mixup_alpha"]) == (1.0, 0.4)
     assert (runs / run_id / "metrics.jsonl").is_file()
@@ -157,11 +158,10 @@ def test_train_eval_predict_round_trip(capsys, tmp_path, tiny_synth_folder):
         "patches.png", "position_similarity.png", "heads.png", "rollout_overlay.png", "logit_lens.png", "numbers.json"}
     numbers = json.loads((slides / "numbers.json").read_text())
     lens, prediction = numbers["logit_lens"], numbers["prediction"]
-    classroom_depth = get_preset("vit", "classroom").model_config.depth  # one logit-lens row per encoder block
-    assert len(lens) == classroom_depth and all(abs(sum(layer) - 1) < 1e-4 for layer in lens)
-    assert lens[-1] == prediction["probabilities"] and prediction["class"] in out
     classroom = get_preset("vit", "classroom").model_config
-    layers, heads_per_layer = classroom.depth, classroom.num_heads  # 4 x 5
+    assert len(lens) == classroom.depth and all(abs(sum(layer) - 1) < 1e-4 for layer in lens)  # a row per block
+    assert lens[-1] == prediction["probabilities"] and prediction["class"] in out
+    layers, heads_per_layer = classroom.depth, classroom.num_heads  # 3 x 5
     assert len(numbers["mean_attention_distance"]) == layers and len(numbers["mean_attention_distance"][0]) == heads_per_layer
     with Image.open(slides / "rollout_overlay.png") as rendered, Image.open(slides / "heads.png") as heads:
         assert rendered.size == (120, 90)
